@@ -1,0 +1,327 @@
+//! The one D-Bus contract between `twofactord`, the `twofactor` CLI and `pam_twofactor.so`.
+//!
+//! Everything that crosses the bus is defined here: names, the proxy, argument and reply types,
+//! typed errors and the input limits both ends enforce. `docs/dbus-api.md` documents it and
+//! `packaging/dbus/org.twofactor.Daemon1.xml` is its introspection, checked against the live
+//! daemon by the integration tests.
+
+use serde::{Deserialize, Serialize};
+use serde_repr::{Deserialize_repr, Serialize_repr};
+use zbus::Type;
+
+/// Well-known bus name, owned by `twofactord` (only root may own it, see the bus policy).
+pub const BUS_NAME: &str = "org.twofactor.Daemon1";
+/// Interface name (same as the bus name, by D-Bus convention).
+pub const INTERFACE: &str = "org.twofactor.Daemon1";
+/// The daemon's single object.
+pub const OBJECT_PATH: &str = "/org/twofactor/Daemon1";
+/// Prefix of every error name the daemon returns.
+pub const ERROR_PREFIX: &str = "org.twofactor.Error";
+/// Where the system bus listens; the PAM module never takes this from the environment.
+pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";
+
+/// Longest user name accepted anywhere (Linux `useradd` allows 32).
+pub const MAX_USERNAME_LEN: usize = 64;
+/// Longest code argument: a backup code with generous spacing still fits.
+pub const MAX_CODE_LEN: usize = 32;
+/// Longest service, remote host or tty string kept for logs.
+pub const MAX_CONTEXT_LEN: usize = 256;
+/// Number of backup codes issued per enrollment.
+pub const BACKUP_CODE_COUNT: usize = 10;
+
+/// Errors the daemon returns, as `org.twofactor.Error.<Variant>`.
+///
+/// The message is for people and logs; programs match on the variant.
+#[derive(zbus::DBusError, Debug, PartialEq)]
+#[zbus(prefix = "org.twofactor.Error")]
+pub enum Error {
+    /// A transport or protocol error on the client side (never sent by the daemon).
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// The caller may not act on this user.
+    AccessDenied(String),
+    /// No such user on this system.
+    NoSuchUser(String),
+    /// The user has no active enrollment.
+    NotEnrolled(String),
+    /// The user is already enrolled (use replace).
+    AlreadyEnrolled(String),
+    /// A malformed argument: bad user name, oversized or non-digit code, bad context.
+    InvalidInput(String),
+    /// The code given to authorize a change was wrong (also counts as a failed attempt).
+    WrongCode(String),
+    /// Too many failures: wait, or ask an administrator to unlock.
+    Locked(String),
+    /// The policy forbids this (e.g. disabling while 2FA is required).
+    PolicyForbids(String),
+    /// There is no pending enrollment for this user started by this connection, or it expired.
+    NoPendingEnrollment(String),
+    /// The daemon could not complete the call (unreadable state, I/O error). Fail closed.
+    Internal(String),
+}
+
+/// What the login should do for a user, as decided by the daemon.
+#[repr(u8)]
+#[derive(Deserialize_repr, Serialize_repr, Type, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAction {
+    /// 2FA does not apply (policy disabled, or optional and not enrolled): `PAM_IGNORE`.
+    Ignore = 0,
+    /// Ask for a code and call `Verify`.
+    Prompt = 1,
+    /// Refuse the login (required but not enrolled); `message` tells the user what to do.
+    Deny = 2,
+}
+
+/// Reply of `LoginPlan`.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct LoginPlan {
+    pub action: LoginAction,
+    /// Text to show the user (may be empty).
+    pub message: String,
+}
+
+/// Where a login comes from; only used for logs and last-use records.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginContext {
+    /// PAM_SERVICE, e.g. `sshd`.
+    pub service: String,
+    /// PAM_RHOST, empty for local logins.
+    pub rhost: String,
+    /// PAM_TTY.
+    pub tty: String,
+}
+
+/// Outcome of `Verify`.
+#[repr(u8)]
+#[derive(Deserialize_repr, Serialize_repr, Type, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// The code was right and is now spent.
+    Accepted = 0,
+    /// Wrong, replayed, or the user is unknown or not enrolled.
+    Rejected = 1,
+    /// Too many recent failures: the code was not checked; retry after `retry_after_seconds`.
+    Delayed = 2,
+    /// Locked out until an administrator unlocks the account; the code was not checked.
+    Locked = 3,
+}
+
+/// Reply of `Verify`: the outcome plus what the login prompt should tell the user.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReply {
+    pub outcome: VerifyOutcome,
+    /// A backup code (not a TOTP code) was accepted.
+    pub backup_code_used: bool,
+    /// Backup codes still unused.
+    pub backup_codes_left: u32,
+    /// When a rejected code matches the device's clock off by this many seconds (0: no hint).
+    pub clock_skew_seconds: i64,
+    /// For `Delayed`: seconds to wait.
+    pub retry_after_seconds: u64,
+    /// For `Accepted`: failed attempts since the previous successful verification.
+    pub failures_since_success: u32,
+    /// For `Accepted`: time (Unix seconds) of the last of those failures, 0 if none.
+    pub last_failure_time: u64,
+}
+
+/// Reply of `Status` and `ListUsers`. Never contains a secret or a backup code.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct UserStatus {
+    pub user: String,
+    pub enrolled: bool,
+    /// `required`, `optional` or `disabled`.
+    pub policy: String,
+    /// The rule that decided, e.g. `group wheel`, `user alice`, `default`.
+    pub policy_source: String,
+    pub backup_codes_left: u32,
+    /// Locked until an administrator unlocks.
+    pub locked: bool,
+    /// Seconds until the next attempt is allowed (0: now).
+    pub retry_after_seconds: u64,
+    pub failures_since_success: u32,
+    /// Unix seconds of the enrollment, 0 if not enrolled.
+    pub enrolled_at: u64,
+    /// Unix seconds of the last accepted code, 0 if never.
+    pub last_success_time: u64,
+    pub last_success_service: String,
+    pub last_success_rhost: String,
+}
+
+/// Reply of `ExplainPolicy`.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct PolicyExplanation {
+    pub user: String,
+    /// `required`, `optional` or `disabled`.
+    pub policy: String,
+    /// The rule that decided, e.g. `group wheel`.
+    pub source: String,
+    /// One line for people: `group wheel → required`.
+    pub explanation: String,
+}
+
+/// Reply of `BeginEnrollment`. The secret is revealed only here, before it is ever stored.
+#[derive(Deserialize, Serialize, Type, Clone, PartialEq, Eq)]
+pub struct EnrollmentOffer {
+    /// `otpauth://totp/...` for the QR code.
+    pub otpauth_uri: String,
+    /// The key in RFC 4648 base32 without padding, for manual entry.
+    pub secret_base32: String,
+    /// `issuer:user@host` as authenticator apps show it.
+    pub label: String,
+    pub issuer: String,
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: u32,
+    /// Seconds left to confirm with `ConfirmEnrollment` from the same connection.
+    pub expires_in_seconds: u64,
+}
+
+impl std::fmt::Debug for EnrollmentOffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollmentOffer")
+            .field("otpauth_uri", &"<redacted>")
+            .field("secret_base32", &"<redacted>")
+            .field("label", &self.label)
+            .field("issuer", &self.issuer)
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("expires_in_seconds", &self.expires_in_seconds)
+            .finish()
+    }
+}
+
+/// The daemon's D-Bus interface, as seen by clients. The daemon implements the same methods
+/// with `#[zbus::interface]`; the integration tests compare both with the XML in `packaging/`.
+#[zbus::proxy(
+    interface = "org.twofactor.Daemon1",
+    default_service = "org.twofactor.Daemon1",
+    default_path = "/org/twofactor/Daemon1"
+)]
+pub trait Daemon1 {
+    /// What the login should do for `user`. Callers: root, admins, the user.
+    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, Error>;
+
+    /// Check a TOTP or backup code; an accepted code is spent before the reply.
+    fn verify(&self, user: &str, code: &str, context: &LoginContext) -> Result<VerifyReply, Error>;
+
+    /// Enrollment, policy, backup codes left, lockout and last use.
+    fn status(&self, user: &str) -> Result<UserStatus, Error>;
+
+    /// Start (or, with `replace`, restart) enrollment; owned by this connection, 10 minutes.
+    fn begin_enrollment(
+        &self,
+        user: &str,
+        replace: bool,
+        current_code: &str,
+    ) -> Result<EnrollmentOffer, Error>;
+
+    /// Confirm the pending enrollment with a code; returns the backup codes, shown only now.
+    fn confirm_enrollment(&self, user: &str, code: &str) -> Result<Vec<String>, Error>;
+
+    /// Replace the backup codes; the user must give a current code (admins acting on others not).
+    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, Error>;
+
+    /// Remove one's own enrollment with a current code; refused while policy is required.
+    fn disable(&self, user: &str, code: &str) -> Result<(), Error>;
+
+    /// Admin: every user with state or a non-default policy.
+    fn list_users(&self) -> Result<Vec<UserStatus>, Error>;
+
+    /// Admin: remove a user's enrollment and state.
+    fn reset_user(&self, user: &str) -> Result<(), Error>;
+
+    /// Admin: clear a lockout and the failure count.
+    fn unlock_user(&self, user: &str) -> Result<(), Error>;
+
+    /// Which policy applies to `user` and which rule decided. Callers: admins, the user.
+    fn explain_policy(&self, user: &str) -> Result<PolicyExplanation, Error>;
+}
+
+/// Whether `name` is an acceptable user name: 1..=64 bytes of `[A-Za-z0-9_.-]`, not starting
+/// with `-` or `.`. Checked before a name ever forms a path or reaches NSS.
+pub fn is_valid_username(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_USERNAME_LEN
+        && bytes[0] != b'-'
+        && bytes[0] != b'.'
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Whether `code` has the shape of a code: at most [`MAX_CODE_LEN`] bytes of ASCII digits,
+/// dashes and spaces, with at least one digit. Checked before any file or crypto work.
+pub fn is_plausible_code(code: &str) -> bool {
+    code.len() <= MAX_CODE_LEN
+        && code.bytes().any(|b| b.is_ascii_digit())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in [
+            "alice",
+            "a",
+            "bob.smith",
+            "svc_backup",
+            "x-1",
+            &"a".repeat(64),
+        ] {
+            assert!(is_valid_username(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-rf",
+            ".hidden",
+            "..",
+            "a/b",
+            "../etc",
+            "a b",
+            "ali\0ce",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(!is_valid_username(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn code_shapes() {
+        for ok in ["123456", "12345-67890", "1234 5678 90", " 123456 "] {
+            assert!(is_plausible_code(ok), "{ok}");
+        }
+        for bad in ["", "abcdef", "12345a", "---", &"1".repeat(33), "１２３"] {
+            assert!(!is_plausible_code(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn offer_debug_redacts_the_secret() {
+        let offer = EnrollmentOffer {
+            otpauth_uri: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into(),
+            secret_base32: "JBSWY3DPEHPK3PXP".into(),
+            label: "l".into(),
+            issuer: "i".into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            expires_in_seconds: 600,
+        };
+        let shown = format!("{offer:?}");
+        assert!(!shown.contains("JBSWY3DPEHPK3PXP"), "{shown}");
+    }
+
+    #[test]
+    fn error_names_carry_the_prefix() {
+        use zbus::DBusError;
+        let error = Error::Locked("wait".into());
+        assert_eq!(error.name().as_str(), "org.twofactor.Error.Locked");
+    }
+}
