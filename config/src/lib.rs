@@ -1,1 +1,266 @@
+//! `/etc/twofactor/twofactor.toml`: its types, loading, and the policy rules.
+//!
+//! No I/O beyond reading the file. Group membership comes in as a parameter so the rules are
+//! tested as a plain table.
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+mod bounded;
+pub use bounded::{Digits, FailureLimit, Period, Window};
+
+/// Where the daemon reads its configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/twofactor/twofactor.toml";
+
+/// The whole configuration file. Every section is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub policy: PolicyConfig,
+    pub totp: TotpConfig,
+    pub lockout: LockoutConfig,
+    pub admin: AdminConfig,
+}
+
+/// Whether a user must, may, or does not use a second factor. Ordered by strictness.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// 2FA is not asked for, even if the user enrolled.
+    Disabled,
+    /// Asked for once the user has enrolled.
+    #[default]
+    Optional,
+    /// Asked for always; a user who has not enrolled cannot log in.
+    Required,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Disabled => "disabled",
+            Policy::Optional => "optional",
+            Policy::Required => "required",
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[policy]`: a user entry wins, then the strictest of the user's groups, then the default.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub default: Policy,
+    pub groups: BTreeMap<String, Policy>,
+    pub users: BTreeMap<String, Policy>,
+}
+
+/// Which rule decided a user's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    User(String),
+    Group(String),
+    Default,
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySource::User(name) => write!(f, "user {name}"),
+            PolicySource::Group(name) => write!(f, "group {name}"),
+            PolicySource::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A resolved policy and the rule behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDecision {
+    pub policy: Policy,
+    pub source: PolicySource,
+}
+
+impl PolicyDecision {
+    /// One line for people, e.g. `group wheel → required`.
+    pub fn explanation(&self) -> String {
+        format!("{} → {}", self.source, self.policy)
+    }
+}
+
+impl PolicyConfig {
+    /// Resolve the policy for `user`, a member of `groups` (primary and supplementary names).
+    /// Among several matching groups the strictest wins; ties go to the first name in sorted
+    /// order, so the explanation is stable.
+    pub fn resolve(&self, user: &str, groups: &[String]) -> PolicyDecision {
+        if let Some(&policy) = self.users.get(user) {
+            return PolicyDecision {
+                policy,
+                source: PolicySource::User(user.to_owned()),
+            };
+        }
+        let strictest = self
+            .groups
+            .iter()
+            .filter(|(group, _)| groups.iter().any(|member_of| member_of == *group))
+            .fold(None, |best: Option<(&String, Policy)>, (group, &policy)| {
+                match best {
+                    Some((_, best_policy)) if best_policy >= policy => best,
+                    _ => Some((group, policy)),
+                }
+            });
+        match strictest {
+            Some((group, policy)) => PolicyDecision {
+                policy,
+                source: PolicySource::Group(group.clone()),
+            },
+            None => PolicyDecision {
+                policy: self.default,
+                source: PolicySource::Default,
+            },
+        }
+    }
+}
+
+/// HMAC algorithm of TOTP codes. SHA1 is what authenticator apps expect.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum Algorithm {
+    #[default]
+    #[serde(rename = "SHA1")]
+    Sha1,
+    #[serde(rename = "SHA256")]
+    Sha256,
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Sha1 => "SHA1",
+            Algorithm::Sha256 => "SHA256",
+            Algorithm::Sha512 => "SHA512",
+        }
+    }
+}
+
+/// `[totp]`: parameters of newly enrolled secrets (existing enrollments keep theirs).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    pub digits: Digits,
+    pub period: Period,
+    pub algorithm: Algorithm,
+    /// Steps accepted either side of the current one.
+    pub window: Window,
+    /// Issuer shown by authenticator apps; the host name when unset.
+    pub issuer: Option<String>,
+}
+
+/// `[lockout]`: growing delays after `free_failures` consecutive failures, lockout at
+/// `max_failures` until an administrator unlocks.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockoutConfig {
+    /// Consecutive failures that lock the account (1..=100, NIST SP 800-63B).
+    pub max_failures: FailureLimit,
+    /// Failures allowed before delays start.
+    pub free_failures: u32,
+    /// First delay; each further failure doubles it.
+    pub base_delay_seconds: u64,
+    /// Upper bound of one delay.
+    pub max_delay_seconds: u64,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            max_failures: FailureLimit::default(),
+            free_failures: 3,
+            base_delay_seconds: 2,
+            max_delay_seconds: 300,
+        }
+    }
+}
+
+impl LockoutConfig {
+    /// Seconds to wait after the last of `consecutive_failures` before the next attempt.
+    pub fn delay_after(&self, consecutive_failures: u32) -> u64 {
+        let Some(beyond) = consecutive_failures.checked_sub(self.free_failures) else {
+            return 0;
+        };
+        if beyond == 0 {
+            return 0;
+        }
+        let doublings = (beyond - 1).min(63);
+        self.base_delay_seconds
+            .saturating_mul(1u64 << doublings)
+            .min(self.max_delay_seconds)
+    }
+
+    /// Whether this many consecutive failures lock the account.
+    pub fn locks_at(&self, consecutive_failures: u32) -> bool {
+        consecutive_failures >= self.max_failures.get()
+    }
+}
+
+/// `[admin]`: members of `group` (and root) may act on any user.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub group: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            group: "twofactor-admin".to_owned(),
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// toml's message names the line and column.
+    #[error("invalid configuration {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Read `path`. A missing file means the defaults; anything else unreadable or invalid is
+    /// an error, so a typo never silently weakens the policy.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Parse TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError::Invalid {
+            path: origin.to_owned(),
+            message: error.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+use super::*;
+
+fn groups(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| name.to_string()).collect()
+}
+
+const EXAMPLE: &str = r#"
+[policy]
+default = "optional"
+groups  = { wheel = "required", sftponly = "disabled", staff = "optional" }
+users   = { alice = "required", bob = "disabled" }
+
+[totp]
+digits = 8
+period = 30
+algorithm = "SHA256"
+window = 2
+
+[lockout]
+max_failures = 5
+
+[admin]
+group = "secadmins"
+"#;
+
+#[test]
+fn missing_file_means_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&dir.path().join("absent.toml")).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.policy.default, Policy::Optional);
+    assert_eq!(config.totp.digits.get(), 6);
+    assert_eq!(config.totp.period.get(), 30);
+    assert_eq!(config.totp.algorithm, Algorithm::Sha1);
+    assert_eq!(config.totp.window.get(), 1);
+    assert_eq!(config.lockout.max_failures.get(), 10);
+    assert_eq!(config.admin.group, "twofactor-admin");
+}
+
+#[test]
+fn empty_file_means_defaults() {
+    assert_eq!(Config::parse("", "x").unwrap(), Config::default());
+}
+
+#[test]
+fn full_example_parses() {
+    let config = Config::parse(EXAMPLE, "example").unwrap();
+    assert_eq!(config.totp.digits.get(), 8);
+    assert_eq!(config.totp.algorithm, Algorithm::Sha256);
+    assert_eq!(config.totp.window.get(), 2);
+    assert_eq!(config.lockout.max_failures.get(), 5);
+    assert_eq!(config.lockout.free_failures, 3);
+    assert_eq!(config.admin.group, "secadmins");
+}
+
+#[test]
+fn resolution_table() {
+    let config = Config::parse(EXAMPLE, "example").unwrap().policy;
+    let cases: &[(&str, &[&str], Policy, &str)] = &[
+        // A user entry wins over any group.
+        ("alice", &["sftponly"], Policy::Required, "user alice → required"),
+        ("bob", &["wheel"], Policy::Disabled, "user bob → disabled"),
+        // The strictest group wins, whatever the order of membership.
+        ("carol", &["sftponly", "wheel"], Policy::Required, "group wheel → required"),
+        ("carol", &["wheel", "sftponly"], Policy::Required, "group wheel → required"),
+        ("dave", &["sftponly", "staff"], Policy::Optional, "group staff → optional"),
+        ("erin", &["sftponly"], Policy::Disabled, "group sftponly → disabled"),
+        // No rule: the default.
+        ("frank", &["users"], Policy::Optional, "default → optional"),
+        ("grace", &[], Policy::Optional, "default → optional"),
+    ];
+    for &(user, member_of, policy, explanation) in cases {
+        let decision = config.resolve(user, &groups(member_of));
+        assert_eq!(decision.policy, policy, "{user} in {member_of:?}");
+        assert_eq!(decision.explanation(), explanation, "{user} in {member_of:?}");
+    }
+}
+
+#[test]
+fn default_can_be_required() {
+    let config = Config::parse("[policy]\ndefault = \"required\"\n", "x").unwrap();
+    let decision = config.policy.resolve("anyone", &[]);
+    assert_eq!(decision.policy, Policy::Required);
+    assert_eq!(decision.source, PolicySource::Default);
+}
+
+fn error_of(text: &str) -> String {
+    Config::parse(text, "/etc/twofactor/twofactor.toml")
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn invalid_files_name_the_line() {
+    let cases = [
+        ("[policy]\n\ndefault = \"mandatory\"\n", "line 3"),
+        ("[policy]\ndefault = \"optional\"\ncolour = 1\n", "line 3"),
+        ("[totp]\n\n\ndigits = 7\n", "line 4"),
+        ("[totp]\nperiod = 5\n", "line 2"),
+        ("[totp]\nalgorithm = \"MD5\"\n", "line 2"),
+        ("[totp]\nwindow = 50\n", "line 2"),
+        ("[lockout]\nmax_failures = 101\n", "line 2"),
+        ("[lockout]\nmax_failures = 0\n", "line 2"),
+        ("[admin]\ngroup = 3\n", "line 2"),
+        ("[unknown]\n", "line 1"),
+        ("[policy\n", "line 1"),
+    ];
+    for (text, line) in cases {
+        let message = error_of(text);
+        assert!(message.contains(line), "{text:?}: {message}");
+        assert!(message.contains("/etc/twofactor/twofactor.toml"), "{message}");
+    }
+}
+
+#[test]
+fn range_errors_say_what_is_allowed() {
+    assert!(error_of("[totp]\ndigits = 7\n").contains("digits must be 6 or 8"));
+    assert!(error_of("[lockout]\nmax_failures = 1000\n").contains("between 1 and 100"));
+}
+
+#[test]
+fn unreadable_file_is_an_error_not_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be cannot be read as text.
+    let error = Config::load(dir.path()).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }), "{error}");
+}
+
+#[test]
+fn delays_grow_then_cap() {
+    let lockout = LockoutConfig::default();
+    let delays: Vec<u64> = (0..=12).map(|n| lockout.delay_after(n)).collect();
+    assert_eq!(delays, [0, 0, 0, 0, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+    assert!(!lockout.locks_at(9));
+    assert!(lockout.locks_at(10));
+}
+
+#[test]
+fn delay_math_never_overflows() {
+    let lockout = LockoutConfig {
+        base_delay_seconds: u64::MAX,
+        max_delay_seconds: u64::MAX,
+        free_failures: 0,
+        ..LockoutConfig::default()
+    };
+    assert_eq!(lockout.delay_after(u32::MAX), u64::MAX);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy() -> impl Strategy<Value = Policy> {
+        prop_oneof![Just(Policy::Disabled), Just(Policy::Optional), Just(Policy::Required)]
+    }
+
+    proptest! {
+        /// Without a user entry, the result is the strictest matching group, else the default.
+        #[test]
+        fn strictest_group_or_default(
+            rules in proptest::collection::btree_map("[a-e]", policy(), 0..5),
+            member_of in proptest::collection::vec("[a-g]", 0..6),
+            default in policy(),
+        ) {
+            let config = PolicyConfig { default, groups: rules.clone(), users: BTreeMap::new() };
+            let decision = config.resolve("someone", &member_of);
+            let expected = member_of.iter().filter_map(|g| rules.get(g)).max().copied();
+            prop_assert_eq!(decision.policy, expected.unwrap_or(default));
+            match decision.source {
+                PolicySource::Group(group) => prop_assert_eq!(rules.get(&group).copied(), expected),
+                PolicySource::Default => prop_assert!(expected.is_none()),
+                PolicySource::User(_) => prop_assert!(false, "no user rules"),
+            }
+        }
+
+        #[test]
+        fn delays_never_decrease(failures in 0u32..200) {
+            let lockout = LockoutConfig::default();
+            prop_assert!(lockout.delay_after(failures) <= lockout.delay_after(failures + 1));
+        }
+    }
+}
+
