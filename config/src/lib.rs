@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 mod bounded;
 pub use bounded::{Digits, FailureLimit, Period, Window};
@@ -110,12 +110,13 @@ impl PolicyConfig {
             .groups
             .iter()
             .filter(|(group, _)| groups.iter().any(|member_of| member_of == *group))
-            .fold(None, |best: Option<(&String, Policy)>, (group, &policy)| {
-                match best {
+            .fold(
+                None,
+                |best: Option<(&String, Policy)>, (group, &policy)| match best {
                     Some((_, best_policy)) if best_policy >= policy => best,
                     _ => Some((group, policy)),
-                }
-            });
+                },
+            );
         match strictest {
             Some((group, policy)) => PolicyDecision {
                 policy,
@@ -130,7 +131,7 @@ impl PolicyConfig {
 }
 
 /// HMAC algorithm of TOTP codes. SHA1 is what authenticator apps expect.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub enum Algorithm {
     #[default]
     #[serde(rename = "SHA1")]

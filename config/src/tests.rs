@@ -58,13 +58,38 @@ fn resolution_table() {
     let config = Config::parse(EXAMPLE, "example").unwrap().policy;
     let cases: &[(&str, &[&str], Policy, &str)] = &[
         // A user entry wins over any group.
-        ("alice", &["sftponly"], Policy::Required, "user alice → required"),
+        (
+            "alice",
+            &["sftponly"],
+            Policy::Required,
+            "user alice → required",
+        ),
         ("bob", &["wheel"], Policy::Disabled, "user bob → disabled"),
         // The strictest group wins, whatever the order of membership.
-        ("carol", &["sftponly", "wheel"], Policy::Required, "group wheel → required"),
-        ("carol", &["wheel", "sftponly"], Policy::Required, "group wheel → required"),
-        ("dave", &["sftponly", "staff"], Policy::Optional, "group staff → optional"),
-        ("erin", &["sftponly"], Policy::Disabled, "group sftponly → disabled"),
+        (
+            "carol",
+            &["sftponly", "wheel"],
+            Policy::Required,
+            "group wheel → required",
+        ),
+        (
+            "carol",
+            &["wheel", "sftponly"],
+            Policy::Required,
+            "group wheel → required",
+        ),
+        (
+            "dave",
+            &["sftponly", "staff"],
+            Policy::Optional,
+            "group staff → optional",
+        ),
+        (
+            "erin",
+            &["sftponly"],
+            Policy::Disabled,
+            "group sftponly → disabled",
+        ),
         // No rule: the default.
         ("frank", &["users"], Policy::Optional, "default → optional"),
         ("grace", &[], Policy::Optional, "default → optional"),
@@ -72,7 +97,11 @@ fn resolution_table() {
     for &(user, member_of, policy, explanation) in cases {
         let decision = config.resolve(user, &groups(member_of));
         assert_eq!(decision.policy, policy, "{user} in {member_of:?}");
-        assert_eq!(decision.explanation(), explanation, "{user} in {member_of:?}");
+        assert_eq!(
+            decision.explanation(),
+            explanation,
+            "{user} in {member_of:?}"
+        );
     }
 }
 
@@ -108,7 +137,10 @@ fn invalid_files_name_the_line() {
     for (text, line) in cases {
         let message = error_of(text);
         assert!(message.contains(line), "{text:?}: {message}");
-        assert!(message.contains("/etc/twofactor/twofactor.toml"), "{message}");
+        assert!(
+            message.contains("/etc/twofactor/twofactor.toml"),
+            "{message}"
+        );
     }
 }
 
@@ -151,7 +183,11 @@ mod properties {
     use proptest::prelude::*;
 
     fn policy() -> impl Strategy<Value = Policy> {
-        prop_oneof![Just(Policy::Disabled), Just(Policy::Optional), Just(Policy::Required)]
+        prop_oneof![
+            Just(Policy::Disabled),
+            Just(Policy::Optional),
+            Just(Policy::Required)
+        ]
     }
 
     proptest! {
@@ -180,4 +216,3 @@ mod properties {
         }
     }
 }
-

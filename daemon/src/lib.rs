@@ -1,1 +1,14 @@
+//! `twofactord`: the daemon that owns TOTP secrets, backup codes, replay and lockout state.
+//!
+//! `dbus` authorizes each caller by the uid the bus reports and hands the call to `service`,
+//! plain logic over a `store`, the `accounts` database and an event `log`.
 
+pub mod accounts;
+pub mod backup;
+pub mod dbus;
+pub mod log;
+pub mod record;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod totp;

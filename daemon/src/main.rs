@@ -1,1 +1,106 @@
-fn main() {}
+//! `twofactord`: serve `org.twofactor.Daemon1` on the system bus.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use twofactor_config::Config;
+use twofactord::accounts::SystemAccounts;
+use twofactord::dbus::Daemon;
+use twofactord::log::{EventLog, Line, SyslogLog};
+use twofactord::service::Service;
+use twofactord::store::FileStore;
+
+/// The twofactor daemon: owns TOTP secrets, backup codes, replay and lockout state.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// D-Bus address to serve on; default: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus.
+    #[arg(long, value_name = "ADDR")]
+    bus_address: Option<String>,
+    /// Where user state lives (made 0700, root only).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/twofactor")]
+    state_dir: PathBuf,
+    /// Policy and parameters.
+    #[arg(long, value_name = "FILE", default_value = twofactor_config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Check the configuration, print the problem if any, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// syslog socket instead of /dev/log (for tests).
+    #[arg(long, value_name = "PATH", hide = true)]
+    syslog_socket: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let log = Arc::new(SyslogLog::connect(args.syslog_socket.as_deref()));
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            // A bad policy must not silently become a weaker one: refuse to start.
+            eprintln!("twofactord: {error}");
+            log.warning(Line::new("config-invalid").field("error", &error).as_str());
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{}: valid", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    let store = match FileStore::open(&args.state_dir) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("twofactord: {error}");
+            log.warning(
+                Line::new("state-dir-unusable")
+                    .field("error", &error)
+                    .as_str(),
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let host = nix::unistd::gethostname()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let service = Arc::new(Service::new(
+        config,
+        Arc::new(store),
+        Arc::new(SystemAccounts),
+        log.clone(),
+        host,
+    ));
+    match zbus::block_on(serve(args.bus_address, Daemon::new(service), log.clone())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("twofactord: {error}");
+            log.warning(Line::new("bus-error").field("error", &error).as_str());
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(
+    bus_address: Option<String>,
+    daemon: Daemon,
+    log: Arc<SyslogLog>,
+) -> zbus::Result<()> {
+    let builder = match bus_address {
+        Some(address) => zbus::connection::Builder::address(address.as_str()),
+        None => zbus::connection::Builder::system(),
+    };
+    let connection = builder
+        .serve_at(twofactor_proto::OBJECT_PATH, daemon.clone())
+        .name(twofactor_proto::BUS_NAME)
+        .build()
+        .await?;
+    log.info(
+        Line::new("started")
+            .field("name", twofactor_proto::BUS_NAME)
+            .field("version", env!("CARGO_PKG_VERSION"))
+            .as_str(),
+    );
+    daemon.watch_departures(&connection).await?;
+    Err(zbus::Error::Failure("the bus connection closed".into()))
+}

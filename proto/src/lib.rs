@@ -144,6 +144,9 @@ pub struct UserStatus {
     pub last_success_time: u64,
     pub last_success_service: String,
     pub last_success_rhost: String,
+    /// Empty when all is well; otherwise why this user's state cannot be used (the user is
+    /// refused until an administrator resets the account).
+    pub problem: String,
 }
 
 /// Reply of `ExplainPolicy`.

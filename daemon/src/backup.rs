@@ -1,0 +1,213 @@
+//! Backup codes: 10 random digits each, single use, stored as argon2id hashes under one
+//! per-user salt so that checking an attempt costs one argon2 evaluation however many remain.
+
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::secret::{constant_time_eq, fill_random};
+
+/// Digits in one backup code.
+pub const BACKUP_CODE_DIGITS: usize = 10;
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
+
+/// The stored form: a salt and the hashes of the codes not yet used. Hex encoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupCodeHashes {
+    pub salt: String,
+    pub hashes: Vec<String>,
+}
+
+/// Codes shown to the user once, formatted `12345-67890`.
+pub type PlainCodes = Vec<Zeroizing<String>>;
+
+/// Digits of a code typed as `12345-67890`, `12345 67890` or `1234567890`.
+pub fn normalize(code: &str) -> Zeroizing<String> {
+    Zeroizing::new(code.chars().filter(|c| c.is_ascii_digit()).collect())
+}
+
+/// Whether typed text has the shape of a backup code (after normalizing).
+pub fn looks_like_backup_code(digits: &str) -> bool {
+    digits.len() == BACKUP_CODE_DIGITS
+}
+
+fn hash(digits: &str, salt: &[u8]) -> std::io::Result<Zeroizing<[u8; HASH_LEN]>> {
+    let mut out = Zeroizing::new([0u8; HASH_LEN]);
+    Argon2::default()
+        .hash_password_into(digits.as_bytes(), salt, out.as_mut())
+        .map_err(|error| std::io::Error::other(format!("argon2: {error}")))?;
+    Ok(out)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// A new set of `count` codes and their hashes under a new salt.
+pub fn generate(count: usize) -> std::io::Result<(PlainCodes, BackupCodeHashes)> {
+    let mut salt = [0u8; SALT_LEN];
+    fill_random(&mut salt)?;
+    let mut plain = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    while plain.len() < count {
+        let digits = random_digits(BACKUP_CODE_DIGITS)?;
+        let hashed = to_hex(hash(&digits, &salt)?.as_ref());
+        if hashes.contains(&hashed) {
+            continue;
+        }
+        hashes.push(hashed);
+        plain.push(Zeroizing::new(format!("{}-{}", &digits[..5], &digits[5..])));
+    }
+    Ok((
+        plain,
+        BackupCodeHashes {
+            salt: to_hex(&salt),
+            hashes,
+        },
+    ))
+}
+
+/// Uniform random decimal digits (rejection sampling, no modulo bias).
+fn random_digits(count: usize) -> std::io::Result<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(count));
+    let mut pool = Zeroizing::new([0u8; 32]);
+    while out.len() < count {
+        fill_random(pool.as_mut())?;
+        for &byte in pool.iter() {
+            if byte < 250 && out.len() < count {
+                out.push(char::from(b'0' + byte % 10));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl BackupCodeHashes {
+    pub fn remaining(&self) -> u32 {
+        self.hashes.len() as u32
+    }
+
+    /// The index of the stored code matching `digits` (already normalized), if any. One argon2
+    /// evaluation; every stored hash is compared in constant time.
+    pub fn find(&self, digits: &str) -> std::io::Result<Option<usize>> {
+        let salt = from_hex(&self.salt)
+            .ok_or_else(|| std::io::Error::other("backup code salt is not hex"))?;
+        let attempt = hash(digits, &salt)?;
+        let mut found = None;
+        for (index, stored) in self.hashes.iter().enumerate() {
+            let stored = from_hex(stored)
+                .ok_or_else(|| std::io::Error::other("backup code hash is not hex"))?;
+            if constant_time_eq(&stored, attempt.as_ref()) && found.is_none() {
+                found = Some(index);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Spend the code at `index`.
+    pub fn remove(&mut self, index: usize) {
+        if index < self.hashes.len() {
+            self.hashes.remove(index);
+        }
+    }
+}
+
+/// The same cost as checking a real code, for users that do not exist or have no codes, so
+/// that timing does not tell them apart.
+pub fn dummy_check(digits: &str) {
+    let _ = hash(digits, &[0u8; SALT_LEN]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_distinct_well_formed_codes() {
+        let (plain, hashes) = generate(10).unwrap();
+        assert_eq!(plain.len(), 10);
+        assert_eq!(hashes.remaining(), 10);
+        for code in &plain {
+            let bytes = code.as_bytes();
+            assert_eq!(bytes.len(), 11, "{}", code.as_str());
+            assert_eq!(bytes[5], b'-');
+            assert!(
+                bytes
+                    .iter()
+                    .enumerate()
+                    .all(|(i, b)| i == 5 || b.is_ascii_digit())
+            );
+        }
+        let mut unique: Vec<&str> = plain.iter().map(|c| c.as_str()).collect();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 10);
+    }
+
+    #[test]
+    fn hashes_reveal_no_code() {
+        let (plain, hashes) = generate(3).unwrap();
+        let stored = format!("{hashes:?}");
+        for code in &plain {
+            assert!(!stored.contains(&normalize(code).to_string()));
+        }
+    }
+
+    #[test]
+    fn single_use_in_any_spelling() {
+        let (plain, mut hashes) = generate(10).unwrap();
+        let code = plain[3].as_str();
+        for spelling in [
+            code.to_string(),
+            code.replace('-', ""),
+            code.replace('-', " "),
+        ] {
+            assert_eq!(
+                hashes.find(&normalize(&spelling)).unwrap(),
+                Some(3),
+                "{spelling}"
+            );
+        }
+        hashes.remove(3);
+        assert_eq!(hashes.find(&normalize(code)).unwrap(), None);
+        assert_eq!(hashes.remaining(), 9);
+        // The others still work.
+        assert!(hashes.find(&normalize(&plain[9])).unwrap().is_some());
+    }
+
+    #[test]
+    fn wrong_code_is_refused() {
+        let (_, hashes) = generate(10).unwrap();
+        assert_eq!(hashes.find("0000000000").unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_set_invalidates_the_old() {
+        let (old_plain, _) = generate(10).unwrap();
+        let (_, new_hashes) = generate(10).unwrap();
+        for code in &old_plain {
+            assert_eq!(new_hashes.find(&normalize(code)).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn corrupt_hex_is_an_error_not_a_miss() {
+        let hashes = BackupCodeHashes {
+            salt: "zz".into(),
+            hashes: vec![],
+        };
+        assert!(hashes.find("1234567890").is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! The D-Bus face of the daemon: `org.twofactor.Daemon1` at `/org/twofactor/Daemon1`.
+//!
+//! Each method first establishes the caller from the uid the bus reports for the sender, then
+//! runs the plain logic in [`crate::service`] on a blocking thread (argon2, fsync) so that other
+//! users' calls go on meanwhile.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_lite::StreamExt;
+use twofactor_proto::{
+    EnrollmentOffer, Error, LoginContext, LoginPlan, PolicyExplanation, UserStatus, VerifyReply,
+};
+use zbus::message::Header;
+use zbus::{Connection, fdo};
+
+use crate::service::{Caller, Service};
+
+/// Unix seconds: the one place the daemon reads the clock.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+/// The interface object.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    service: Arc<Service>,
+    /// uid of each unique name; unique names are never reused while the bus runs.
+    uids: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl Daemon {
+    pub fn new(service: Arc<Service>) -> Daemon {
+        Daemon {
+            service,
+            uids: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    async fn caller(&self, header: &Header<'_>, connection: &Connection) -> Result<Caller, Error> {
+        let denied = || Error::AccessDenied("cannot establish who you are".into());
+        let sender = header.sender().ok_or_else(denied)?.to_string();
+        let cached = self
+            .uids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sender)
+            .copied();
+        let uid = match cached {
+            Some(uid) => uid,
+            None => {
+                let bus = fdo::DBusProxy::new(connection)
+                    .await
+                    .map_err(|_| denied())?;
+                let name = zbus::names::BusName::try_from(sender.as_str()).map_err(|_| denied())?;
+                let uid = bus
+                    .get_connection_unix_user(name)
+                    .await
+                    .map_err(|_| denied())?;
+                self.uids
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(sender.clone(), uid);
+                uid
+            }
+        };
+        let service = self.service.clone();
+        blocking::unblock(move || service.caller(uid, &sender)).await
+    }
+
+    /// Run `work` for an established caller on a blocking thread.
+    async fn run<T, F>(
+        &self,
+        header: &Header<'_>,
+        connection: &Connection,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
+    {
+        let caller = self.caller(header, connection).await?;
+        let service = self.service.clone();
+        blocking::unblock(move || work(&service, &caller, now())).await
+    }
+
+    /// Forget a connection that left the bus, with its pending enrollment.
+    pub fn connection_closed(&self, unique_name: &str) {
+        self.uids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(unique_name);
+        self.service.connection_closed(unique_name);
+    }
+
+    /// Follow NameOwnerChanged until the connection closes.
+    pub async fn watch_departures(&self, connection: &Connection) -> zbus::Result<()> {
+        let bus = fdo::DBusProxy::new(connection).await?;
+        let mut changes = bus.receive_name_owner_changed().await?;
+        while let Some(signal) = changes.next().await {
+            if let Ok(args) = signal.args() {
+                let name = args.name().to_string();
+                if name.starts_with(':') && args.new_owner().is_none() {
+                    self.connection_closed(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[zbus::interface(name = "org.twofactor.Daemon1")]
+impl Daemon {
+    async fn login_plan(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        context: LoginContext,
+    ) -> Result<LoginPlan, Error> {
+        self.run(&header, connection, move |service, caller, _| {
+            service.login_plan(caller, &user, &context)
+        })
+        .await
+    }
+
+    async fn verify(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        code: String,
+        context: LoginContext,
+    ) -> Result<VerifyReply, Error> {
+        let code = zeroize::Zeroizing::new(code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.verify(caller, &user, &code, &context, now)
+        })
+        .await
+    }
+
+    async fn status(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+    ) -> Result<UserStatus, Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.status(caller, &user, now)
+        })
+        .await
+    }
+
+    async fn begin_enrollment(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        replace: bool,
+        current_code: String,
+    ) -> Result<EnrollmentOffer, Error> {
+        let code = zeroize::Zeroizing::new(current_code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.begin_enrollment(caller, &user, replace, &code, now)
+        })
+        .await
+    }
+
+    async fn confirm_enrollment(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        code: String,
+    ) -> Result<Vec<String>, Error> {
+        let code = zeroize::Zeroizing::new(code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.confirm_enrollment(caller, &user, &code, now)
+        })
+        .await
+    }
+
+    async fn regenerate_backup_codes(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        code: String,
+    ) -> Result<Vec<String>, Error> {
+        let code = zeroize::Zeroizing::new(code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.regenerate_backup_codes(caller, &user, &code, now)
+        })
+        .await
+    }
+
+    async fn disable(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        code: String,
+    ) -> Result<(), Error> {
+        let code = zeroize::Zeroizing::new(code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.disable(caller, &user, &code, now)
+        })
+        .await
+    }
+
+    async fn list_users(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<Vec<UserStatus>, Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.list_users(caller, now)
+        })
+        .await
+    }
+
+    async fn reset_user(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+    ) -> Result<(), Error> {
+        self.run(&header, connection, move |service, caller, _| {
+            service.reset_user(caller, &user)
+        })
+        .await
+    }
+
+    async fn unlock_user(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+    ) -> Result<(), Error> {
+        self.run(&header, connection, move |service, caller, _| {
+            service.unlock_user(caller, &user)
+        })
+        .await
+    }
+
+    async fn explain_policy(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+    ) -> Result<PolicyExplanation, Error> {
+        self.run(&header, connection, move |service, caller, _| {
+            service.explain_policy(caller, &user)
+        })
+        .await
+    }
+}

@@ -1,0 +1,899 @@
+//! What the daemon decides, with no D-Bus in sight: authorization of a caller (whose uid the bus
+//! layer established), codes, backup codes, rate limiting, enrollment and policy.
+//!
+//! Every method takes `now` (Unix seconds) so windows, delays and expiries are tested at exact
+//! instants. One user's changes are serialized by a per-user lock; users never wait on each
+//! other. Every change is stored before the method returns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use twofactor_config::{Config, Policy, PolicyDecision};
+use twofactor_proto::{
+    BACKUP_CODE_COUNT, EnrollmentOffer, Error, LoginAction, LoginContext, LoginPlan,
+    MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyOutcome, VerifyReply,
+};
+use zeroize::Zeroizing;
+
+use crate::accounts::{Account, Accounts};
+use crate::backup::{self, BackupCodeHashes};
+use crate::log::{EventLog, Line};
+use crate::record::{AttemptState, LastUse, RECORD_VERSION, TotpEnrollment, UserRecord};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use crate::totp::{self, TotpCheck, TotpParams};
+
+/// A pending enrollment expires after this many seconds.
+pub const ENROLLMENT_TTL_SECONDS: u64 = 600;
+/// Wrong confirmation codes allowed for one pending enrollment.
+const ENROLLMENT_MAX_TRIES: u32 = 5;
+
+/// Who is calling, as established from the uid the bus reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    /// The user name of `uid`, if it has one.
+    pub name: Option<String>,
+    /// Root, or a member of the admin group.
+    pub admin: bool,
+    /// The caller's unique bus name; pending enrollments belong to it.
+    pub connection: String,
+}
+
+impl Caller {
+    fn is(&self, user: &str) -> bool {
+        self.name.as_deref() == Some(user)
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    connection: String,
+    secret: Secret,
+    params: TotpParams,
+    created: u64,
+    replace: bool,
+    wrong_tries: u32,
+}
+
+/// Result of one code attempt against a stored enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Accepted {
+        backup: bool,
+        failures_before: u32,
+        last_failure_before: u64,
+    },
+    Rejected {
+        skew_seconds: Option<i64>,
+        now_locked: bool,
+    },
+    Delayed(u64),
+    Locked,
+}
+
+/// The daemon's logic.
+pub struct Service {
+    config: Config,
+    store: Arc<dyn Store>,
+    accounts: Arc<dyn Accounts>,
+    log: Arc<dyn EventLog>,
+    host: String,
+    user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge every later login; the data is plain state.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn internal(what: &str) -> Error {
+    Error::Internal(format!("{what}; see the twofactord log"))
+}
+
+fn check_user_name(user: &str) -> Result<(), Error> {
+    if twofactor_proto::is_valid_username(user) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput("invalid user name".into()))
+    }
+}
+
+/// A code argument reduced to its digits, after checking its shape.
+fn code_digits(code: &str) -> Result<Zeroizing<String>, Error> {
+    if !twofactor_proto::is_plausible_code(code) {
+        return Err(Error::InvalidInput(
+            "a code is 6 or 8 digits, or a 10-digit backup code".into(),
+        ));
+    }
+    Ok(backup::normalize(code))
+}
+
+fn check_context(context: &LoginContext) -> Result<(), Error> {
+    for value in [&context.service, &context.rhost, &context.tty] {
+        if value.len() > MAX_CONTEXT_LEN || value.chars().any(char::is_control) {
+            return Err(Error::InvalidInput("invalid login context".into()));
+        }
+    }
+    Ok(())
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Service {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        accounts: Arc<dyn Accounts>,
+        log: Arc<dyn EventLog>,
+        host: String,
+    ) -> Service {
+        Service {
+            config,
+            store,
+            accounts,
+            log,
+            host,
+            user_locks: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Establish who a uid is. If that cannot be done, the caller gets nothing.
+    pub fn caller(&self, uid: u32, connection: &str) -> Result<Caller, Error> {
+        if uid == 0 {
+            return Ok(Caller {
+                uid,
+                name: Some("root".into()),
+                admin: true,
+                connection: connection.to_owned(),
+            });
+        }
+        let account = self.accounts.by_uid(uid).map_err(|error| {
+            self.log.warning(
+                Line::new("caller-unknown")
+                    .field("uid", uid)
+                    .field("error", &error)
+                    .as_str(),
+            );
+            Error::AccessDenied("cannot establish who you are".into())
+        })?;
+        let admin_group = &self.config.admin.group;
+        Ok(Caller {
+            uid,
+            admin: account
+                .as_ref()
+                .is_some_and(|a| a.groups.iter().any(|g| g == admin_group)),
+            name: account.map(|a| a.name),
+            connection: connection.to_owned(),
+        })
+    }
+
+    fn authorize_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
+        check_user_name(user)?;
+        if caller.admin || caller.is(user) {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(format!(
+                "only {user} or an administrator may do this"
+            )))
+        }
+    }
+
+    fn authorize_admin(&self, caller: &Caller) -> Result<(), Error> {
+        if caller.admin {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(format!(
+                "administrators only (root or group {})",
+                self.config.admin.group
+            )))
+        }
+    }
+
+    fn account(&self, user: &str) -> Result<Option<Account>, Error> {
+        self.accounts.by_name(user).map_err(|error| {
+            self.log.warning(
+                Line::new("nss-error")
+                    .field("user", user)
+                    .field("error", &error)
+                    .as_str(),
+            );
+            internal("user lookup failed")
+        })
+    }
+
+    fn existing_account(&self, user: &str) -> Result<Account, Error> {
+        self.account(user)?
+            .ok_or_else(|| Error::NoSuchUser(format!("no user {user} on this system")))
+    }
+
+    fn decide(&self, account: &Account) -> PolicyDecision {
+        self.config.policy.resolve(&account.name, &account.groups)
+    }
+
+    fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {
+        lock(&self.user_locks)
+            .entry(user.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn load(&self, user: &str) -> Result<Option<UserRecord>, Error> {
+        self.store
+            .load(user)
+            .map_err(|error| self.store_failure(user, &error))
+    }
+
+    fn save(&self, user: &str, record: &UserRecord) -> Result<(), Error> {
+        self.store
+            .save(user, record)
+            .map_err(|error| self.store_failure(user, &error))
+    }
+
+    fn store_failure(&self, user: &str, error: &StoreError) -> Error {
+        self.log.warning(
+            Line::new("state-error")
+                .field("user", user)
+                .field("error", error)
+                .as_str(),
+        );
+        internal(&format!("the state of user {user} cannot be used"))
+    }
+
+    fn event(&self, event: &str, user: &str, caller: &Caller) -> Line {
+        Line::new(event)
+            .field("user", user)
+            .field("by_uid", caller.uid)
+    }
+
+    /// One code against a stored enrollment, with rate limiting. Updates `record` in memory;
+    /// the caller stores it.
+    fn attempt(&self, record: &mut UserRecord, digits: &str, now: u64) -> Result<Attempt, Error> {
+        let attempts = &record.attempts;
+        if attempts.locked {
+            return Ok(Attempt::Locked);
+        }
+        if attempts.consecutive_failures > 0 {
+            let wait = self
+                .config
+                .lockout
+                .delay_after(attempts.consecutive_failures);
+            let ready_at = attempts.last_failure.saturating_add(wait);
+            if now < ready_at {
+                return Ok(Attempt::Delayed(ready_at - now));
+            }
+        }
+        let params = record.totp.params();
+        let mut skew_seconds = None;
+        let mut backup_used = false;
+        let accepted = if digits.len() == params.digits as usize {
+            match totp::check(
+                &record.totp.secret,
+                params,
+                digits,
+                now,
+                self.config.totp.window.get(),
+                record.totp.last_step,
+            ) {
+                TotpCheck::Accepted { step } => {
+                    record.totp.last_step = Some(step);
+                    true
+                }
+                TotpCheck::Replayed => false,
+                TotpCheck::Wrong { skew_seconds: skew } => {
+                    skew_seconds = skew;
+                    false
+                }
+            }
+        } else if backup::looks_like_backup_code(digits) {
+            let found = record.backup_codes.find(digits).map_err(|error| {
+                self.log
+                    .warning(Line::new("state-error").field("error", error).as_str());
+                internal("backup codes cannot be checked")
+            })?;
+            match found {
+                Some(index) => {
+                    record.backup_codes.remove(index);
+                    backup_used = true;
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        let attempts = &mut record.attempts;
+        if accepted {
+            let outcome = Attempt::Accepted {
+                backup: backup_used,
+                failures_before: attempts.failures_since_success,
+                last_failure_before: attempts.last_failure,
+            };
+            *attempts = AttemptState::default();
+            return Ok(outcome);
+        }
+        attempts.consecutive_failures = attempts.consecutive_failures.saturating_add(1);
+        attempts.failures_since_success = attempts.failures_since_success.saturating_add(1);
+        attempts.last_failure = now;
+        let now_locked = self.config.lockout.locks_at(attempts.consecutive_failures);
+        attempts.locked = now_locked;
+        Ok(Attempt::Rejected {
+            skew_seconds,
+            now_locked,
+        })
+    }
+
+    /// A code that authorizes a change (replace, regenerate, disable): it is spent like a login.
+    fn require_code(
+        &self,
+        caller: &Caller,
+        user: &str,
+        record: &mut UserRecord,
+        code: &str,
+        now: u64,
+    ) -> Result<(), Error> {
+        let digits = code_digits(code)?;
+        let attempt = self.attempt(record, &digits, now);
+        // The failure count (or the spent code) is stored whatever the outcome.
+        self.save(user, record)?;
+        match attempt? {
+            Attempt::Accepted { .. } => Ok(()),
+            Attempt::Rejected { now_locked, .. } => {
+                self.log.info(
+                    self.event("failed", user, caller)
+                        .field("purpose", "change")
+                        .as_str(),
+                );
+                if now_locked {
+                    self.log
+                        .warning(self.event("locked", user, caller).as_str());
+                }
+                Err(Error::WrongCode("the code is not valid".into()))
+            }
+            Attempt::Delayed(seconds) => Err(Error::Locked(format!(
+                "too many failed attempts: try again in {seconds} s"
+            ))),
+            Attempt::Locked => Err(Error::Locked(
+                "locked after too many failed attempts: ask an administrator".into(),
+            )),
+        }
+    }
+
+    /// What a login should do for `user`. Unknown users are prompted like anyone else.
+    pub fn login_plan(
+        &self,
+        caller: &Caller,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginPlan, Error> {
+        self.authorize_user(caller, user)?;
+        check_context(context)?;
+        let prompt = LoginPlan {
+            action: LoginAction::Prompt,
+            message: String::new(),
+        };
+        let Some(account) = self.account(user)? else {
+            return Ok(prompt);
+        };
+        let decision = self.decide(&account);
+        if decision.policy == Policy::Disabled {
+            return Ok(LoginPlan {
+                action: LoginAction::Ignore,
+                message: String::new(),
+            });
+        }
+        if self.load(user)?.is_some() {
+            return Ok(prompt);
+        }
+        match decision.policy {
+            Policy::Required => {
+                self.log.info(
+                    Line::new("denied-not-enrolled")
+                        .field("user", user)
+                        .field("rule", &decision.source)
+                        .field("service", &context.service)
+                        .field("rhost", &context.rhost)
+                        .as_str(),
+                );
+                Ok(LoginPlan {
+                    action: LoginAction::Deny,
+                    message: format!(
+                        "Two-factor authentication is required for {user} ({}) but is not \
+                         set up. Run `twofactor enroll` in a session that is already logged \
+                         in, or ask an administrator to set it up with \
+                         `twofactor enroll --user {user}`.",
+                        decision.source
+                    ),
+                })
+            }
+            _ => Ok(LoginPlan {
+                action: LoginAction::Ignore,
+                message: String::new(),
+            }),
+        }
+    }
+
+    /// Check a login code. An accepted code is spent, and that is stored, before this returns.
+    pub fn verify(
+        &self,
+        caller: &Caller,
+        user: &str,
+        code: &str,
+        context: &LoginContext,
+        now: u64,
+    ) -> Result<VerifyReply, Error> {
+        let digits = code_digits(code)?;
+        self.authorize_user(caller, user)?;
+        check_context(context)?;
+        let mut reply = VerifyReply {
+            outcome: VerifyOutcome::Rejected,
+            backup_code_used: false,
+            backup_codes_left: 0,
+            clock_skew_seconds: 0,
+            retry_after_seconds: 0,
+            failures_since_success: 0,
+            last_failure_time: 0,
+        };
+        let line = |event: &str| {
+            self.event(event, user, caller)
+                .field("service", &context.service)
+                .field("rhost", &context.rhost)
+                .field("tty", &context.tty)
+        };
+        let reject_unknown = |reason: &str| {
+            // Same cost as a real check, so timing does not reveal who exists or is enrolled.
+            backup::dummy_check(&digits);
+            self.log
+                .info(line("failed").field("reason", reason).as_str());
+            Ok(reply.clone())
+        };
+        if self.account(user)?.is_none() {
+            return reject_unknown("unknown-user");
+        }
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let Some(mut record) = self.load(user)? else {
+            return reject_unknown("not-enrolled");
+        };
+        let attempt = self.attempt(&mut record, &digits, now)?;
+        match attempt {
+            Attempt::Accepted {
+                backup,
+                failures_before,
+                last_failure_before,
+            } => {
+                record.last_success = Some(LastUse {
+                    time: now,
+                    service: context.service.clone(),
+                    rhost: context.rhost.clone(),
+                });
+                self.save(user, &record)?;
+                reply.outcome = VerifyOutcome::Accepted;
+                reply.backup_code_used = backup;
+                reply.failures_since_success = failures_before;
+                reply.last_failure_time = if failures_before > 0 {
+                    last_failure_before
+                } else {
+                    0
+                };
+                let kind = if backup { "backup-code" } else { "totp" };
+                self.log
+                    .info(line("verified").field("method", kind).as_str());
+            }
+            Attempt::Rejected {
+                skew_seconds,
+                now_locked,
+            } => {
+                self.save(user, &record)?;
+                reply.clock_skew_seconds = skew_seconds.unwrap_or(0);
+                let mut failed =
+                    line("failed").field("failures", record.attempts.consecutive_failures);
+                if let Some(skew) = skew_seconds {
+                    failed = failed.field("clock_offset_seconds", skew);
+                }
+                self.log.info(failed.as_str());
+                if now_locked {
+                    self.log.warning(line("locked").as_str());
+                }
+            }
+            Attempt::Delayed(seconds) => {
+                reply.outcome = VerifyOutcome::Delayed;
+                reply.retry_after_seconds = seconds;
+                self.log
+                    .info(line("delayed").field("retry_after", seconds).as_str());
+            }
+            Attempt::Locked => {
+                reply.outcome = VerifyOutcome::Locked;
+                self.log.info(line("refused-locked").as_str());
+            }
+        }
+        reply.backup_codes_left = record.backup_codes.remaining();
+        Ok(reply)
+    }
+
+    fn status_of(&self, user: &str, account: Option<&Account>, now: u64) -> UserStatus {
+        let decision = match account {
+            Some(account) => self.decide(account),
+            None => self.config.policy.resolve(user, &[]),
+        };
+        let mut status = UserStatus {
+            user: user.to_owned(),
+            enrolled: false,
+            policy: decision.policy.to_string(),
+            policy_source: decision.source.to_string(),
+            backup_codes_left: 0,
+            locked: false,
+            retry_after_seconds: 0,
+            failures_since_success: 0,
+            enrolled_at: 0,
+            last_success_time: 0,
+            last_success_service: String::new(),
+            last_success_rhost: String::new(),
+            problem: String::new(),
+        };
+        if account.is_none() {
+            status.problem = "no such user on this system".into();
+        }
+        match self.store.load(user) {
+            Ok(None) => {}
+            Ok(Some(record)) => {
+                let attempts = &record.attempts;
+                status.enrolled = true;
+                status.enrolled_at = record.totp.enrolled_at;
+                status.backup_codes_left = record.backup_codes.remaining();
+                status.locked = attempts.locked;
+                status.failures_since_success = attempts.failures_since_success;
+                if attempts.consecutive_failures > 0 && !attempts.locked {
+                    let wait = self
+                        .config
+                        .lockout
+                        .delay_after(attempts.consecutive_failures);
+                    status.retry_after_seconds = attempts
+                        .last_failure
+                        .saturating_add(wait)
+                        .saturating_sub(now);
+                }
+                if let Some(last) = record.last_success {
+                    status.last_success_time = last.time;
+                    status.last_success_service = last.service;
+                    status.last_success_rhost = last.rhost;
+                }
+            }
+            Err(error) => {
+                self.store_failure(user, &error);
+                status.enrolled = true;
+                status.locked = true;
+                status.problem =
+                    "state unreadable: logins are refused; see the twofactord log, then reset"
+                        .into();
+            }
+        }
+        status
+    }
+
+    /// Enrollment and lockout state of one user.
+    pub fn status(&self, caller: &Caller, user: &str, now: u64) -> Result<UserStatus, Error> {
+        self.authorize_user(caller, user)?;
+        let account = self.existing_account(user)?;
+        Ok(self.status_of(user, Some(&account), now))
+    }
+
+    /// Admin: every user with a record, plus those named in the policy.
+    pub fn list_users(&self, caller: &Caller, now: u64) -> Result<Vec<UserStatus>, Error> {
+        self.authorize_admin(caller)?;
+        let mut users = self
+            .store
+            .users()
+            .map_err(|error| self.store_failure("*", &error))?;
+        users.extend(self.config.policy.users.keys().cloned());
+        users.sort();
+        users.dedup();
+        users
+            .iter()
+            .filter(|user| twofactor_proto::is_valid_username(user))
+            .map(|user| Ok(self.status_of(user, self.account(user)?.as_ref(), now)))
+            .collect()
+    }
+
+    /// Which policy applies and why.
+    pub fn explain_policy(&self, caller: &Caller, user: &str) -> Result<PolicyExplanation, Error> {
+        self.authorize_user(caller, user)?;
+        let decision = self.decide(&self.existing_account(user)?);
+        Ok(PolicyExplanation {
+            user: user.to_owned(),
+            policy: decision.policy.to_string(),
+            source: decision.source.to_string(),
+            explanation: decision.explanation(),
+        })
+    }
+
+    fn issuer(&self) -> String {
+        self.config
+            .totp
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.host.clone())
+    }
+
+    /// Start an enrollment owned by the caller's connection. With `replace`, an existing
+    /// enrollment stays active until the new one is confirmed.
+    pub fn begin_enrollment(
+        &self,
+        caller: &Caller,
+        user: &str,
+        replace: bool,
+        current_code: &str,
+        now: u64,
+    ) -> Result<EnrollmentOffer, Error> {
+        self.authorize_user(caller, user)?;
+        self.existing_account(user)?;
+        {
+            let guard = self.user_lock(user);
+            let _serialized = lock(&guard);
+            if let Some(mut record) = self.load(user)? {
+                if !replace {
+                    return Err(Error::AlreadyEnrolled(format!(
+                        "{user} is already enrolled; replace the enrollment to move to a new device"
+                    )));
+                }
+                if caller.is(user) {
+                    self.require_code(caller, user, &mut record, current_code, now)?;
+                }
+            }
+        }
+        let secret = Secret::generate().map_err(|_| internal("no random numbers"))?;
+        let params = TotpParams {
+            algorithm: self.config.totp.algorithm,
+            digits: self.config.totp.digits.get(),
+            period: self.config.totp.period.get(),
+        };
+        let issuer = self.issuer();
+        let account_name = format!("{user}@{}", self.host);
+        let secret_base32 = secret.to_base32();
+        let otpauth_uri = format!(
+            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+            percent_encode(&issuer),
+            percent_encode(&account_name),
+            secret_base32.as_str(),
+            percent_encode(&issuer),
+            params.algorithm.as_str(),
+            params.digits,
+            params.period
+        );
+        {
+            let mut pending = lock(&self.pending);
+            pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
+            pending.insert(
+                user.to_owned(),
+                Pending {
+                    connection: caller.connection.clone(),
+                    secret,
+                    params,
+                    created: now,
+                    replace,
+                    wrong_tries: 0,
+                },
+            );
+        }
+        self.log
+            .info(self.event("enrollment-started", user, caller).as_str());
+        Ok(EnrollmentOffer {
+            otpauth_uri,
+            secret_base32: secret_base32.to_string(),
+            label: format!("{issuer}:{account_name}"),
+            issuer,
+            algorithm: params.algorithm.as_str().to_owned(),
+            digits: params.digits,
+            period: params.period,
+            expires_in_seconds: ENROLLMENT_TTL_SECONDS,
+        })
+    }
+
+    /// Confirm the caller's pending enrollment with a code from the new device. Returns the
+    /// backup codes; this is the only time they exist in plain text.
+    pub fn confirm_enrollment(
+        &self,
+        caller: &Caller,
+        user: &str,
+        code: &str,
+        now: u64,
+    ) -> Result<Vec<String>, Error> {
+        let digits = code_digits(code)?;
+        self.authorize_user(caller, user)?;
+        let no_pending = || {
+            Error::NoPendingEnrollment(format!(
+                "no enrollment for {user} was started from this connection in the last 10 minutes"
+            ))
+        };
+        let (secret, params, replace, step) = {
+            let mut pending = lock(&self.pending);
+            let entry = pending.get_mut(user).ok_or_else(no_pending)?;
+            if entry.connection != caller.connection
+                || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS
+            {
+                return Err(no_pending());
+            }
+            let check = totp::check(
+                &entry.secret,
+                entry.params,
+                &digits,
+                now,
+                self.config.totp.window.get(),
+                None,
+            );
+            let TotpCheck::Accepted { step } = check else {
+                entry.wrong_tries += 1;
+                if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
+                    pending.remove(user);
+                    return Err(Error::WrongCode(
+                        "the code is not valid; too many tries, start again".into(),
+                    ));
+                }
+                return Err(Error::WrongCode(
+                    "the code is not valid: check the device's clock and try the next code".into(),
+                ));
+            };
+            (entry.secret.clone(), entry.params, entry.replace, step)
+        };
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let existing = self.load(user)?;
+        if existing.is_some() && !replace {
+            return Err(Error::AlreadyEnrolled(format!(
+                "{user} was enrolled meanwhile"
+            )));
+        }
+        let (plain, hashes) = backup::generate(BACKUP_CODE_COUNT)
+            .map_err(|_| internal("backup codes could not be made"))?;
+        let record = UserRecord {
+            version: RECORD_VERSION,
+            totp: TotpEnrollment {
+                secret,
+                algorithm: params.algorithm,
+                digits: params.digits,
+                period: params.period,
+                enrolled_at: now,
+                last_step: Some(step),
+            },
+            backup_codes: hashes,
+            attempts: AttemptState::default(),
+            last_success: existing.and_then(|old| old.last_success),
+        };
+        self.save(user, &record)?;
+        lock(&self.pending).remove(user);
+        let event = if replace {
+            "enrollment-replaced"
+        } else {
+            "enrolled"
+        };
+        self.log.info(self.event(event, user, caller).as_str());
+        Ok(plain.iter().map(|code| code.to_string()).collect())
+    }
+
+    /// New backup codes; the old ones stop working. The user must give a current code.
+    pub fn regenerate_backup_codes(
+        &self,
+        caller: &Caller,
+        user: &str,
+        code: &str,
+        now: u64,
+    ) -> Result<Vec<String>, Error> {
+        self.authorize_user(caller, user)?;
+        self.existing_account(user)?;
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let mut record = self
+            .load(user)?
+            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+        if caller.is(user) {
+            self.require_code(caller, user, &mut record, code, now)?;
+        }
+        let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
+            .map_err(|_| internal("backup codes could not be made"))?;
+        record.backup_codes = hashes;
+        self.save(user, &record)?;
+        self.log.info(
+            self.event("backup-codes-regenerated", user, caller)
+                .as_str(),
+        );
+        Ok(plain.iter().map(|code| code.to_string()).collect())
+    }
+
+    /// Remove an enrollment with a current code, unless the policy requires 2FA.
+    pub fn disable(&self, caller: &Caller, user: &str, code: &str, now: u64) -> Result<(), Error> {
+        self.authorize_user(caller, user)?;
+        let decision = self.decide(&self.existing_account(user)?);
+        if decision.policy == Policy::Required {
+            return Err(Error::PolicyForbids(format!(
+                "two-factor authentication is required for {user} ({})",
+                decision.explanation()
+            )));
+        }
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let mut record = self
+            .load(user)?
+            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+        if caller.is(user) {
+            self.require_code(caller, user, &mut record, code, now)?;
+        }
+        self.store
+            .remove(user)
+            .map_err(|error| self.store_failure(user, &error))?;
+        self.log.info(self.event("disabled", user, caller).as_str());
+        Ok(())
+    }
+
+    /// Admin: remove a user's enrollment, state and any pending enrollment. Works on
+    /// unreadable state too.
+    pub fn reset_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
+        self.authorize_admin(caller)?;
+        check_user_name(user)?;
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let had_pending = lock(&self.pending).remove(user).is_some();
+        let had_record = self
+            .store
+            .remove(user)
+            .map_err(|error| self.store_failure(user, &error))?;
+        if !had_record && !had_pending {
+            return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
+        }
+        self.log.info(self.event("reset", user, caller).as_str());
+        Ok(())
+    }
+
+    /// Admin: clear a lockout and the consecutive failure count.
+    pub fn unlock_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
+        self.authorize_admin(caller)?;
+        check_user_name(user)?;
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let mut record = self
+            .load(user)?
+            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+        record.attempts.locked = false;
+        record.attempts.consecutive_failures = 0;
+        self.save(user, &record)?;
+        self.log.info(self.event("unlocked", user, caller).as_str());
+        Ok(())
+    }
+
+    /// A connection left the bus: its pending enrollments go with it.
+    pub fn connection_closed(&self, connection: &str) {
+        lock(&self.pending).retain(|_, p| p.connection != connection);
+    }
+
+    #[cfg(test)]
+    fn pending_count(&self) -> usize {
+        lock(&self.pending).len()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+use super::*;
+use crate::backup::BackupCodeHashes;
+use crate::record::{AttemptState, TotpEnrollment};
+use crate::secret::Secret;
+use twofactor_config::Algorithm;
+
+pub(crate) fn sample_record(last_step: u64) -> UserRecord {
+    UserRecord {
+        version: RECORD_VERSION,
+        totp: TotpEnrollment {
+            secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            enrolled_at: 1_700_000_000,
+            last_step: Some(last_step),
+        },
+        backup_codes: BackupCodeHashes {
+            salt: "00".repeat(16),
+            hashes: vec!["ab".repeat(32)],
+        },
+        attempts: AttemptState::default(),
+        last_success: None,
+    }
+}
+
+fn store() -> (tempfile::TempDir, FileStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(&dir.path().join("state")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn round_trip_with_strict_modes() {
+    let (dir, store) = store();
+    assert_eq!(store.load("alice").unwrap(), None);
+    store.save("alice", &sample_record(7)).unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(7)));
+    store.save("alice", &sample_record(8)).unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(8)));
+    let state = dir.path().join("state");
+    assert_eq!(fs::metadata(&state).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(state.join("users")).unwrap().mode() & 0o777,
+        0o700
+    );
+    let file = state.join("users/alice.toml");
+    assert_eq!(fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(store.users().unwrap(), vec!["alice".to_string()]);
+    // No temp files left behind.
+    assert_eq!(fs::read_dir(state.join("users")).unwrap().count(), 1);
+}
+
+#[test]
+fn remove_is_idempotent() {
+    let (_dir, store) = store();
+    store.save("bob", &sample_record(1)).unwrap();
+    assert!(store.remove("bob").unwrap());
+    assert!(!store.remove("bob").unwrap());
+    assert_eq!(store.load("bob").unwrap(), None);
+}
+
+#[test]
+fn names_that_could_escape_are_refused_before_any_path() {
+    let (_dir, store) = store();
+    for name in ["../evil", "a/b", "", ".hidden", "-x"] {
+        assert!(
+            matches!(store.load(name), Err(StoreError::InvalidName)),
+            "{name}"
+        );
+        assert!(matches!(
+            store.save(name, &sample_record(1)),
+            Err(StoreError::InvalidName)
+        ));
+    }
+}
+
+fn users_dir(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("state/users")
+}
+
+#[test]
+fn a_symlink_is_never_followed() {
+    let (dir, store) = store();
+    let target = dir.path().join("elsewhere.toml");
+    fs::write(&target, toml::to_string(&sample_record(1)).unwrap()).unwrap();
+    symlink(&target, users_dir(&dir).join("mallory.toml")).unwrap();
+    assert!(matches!(
+        store.load("mallory"),
+        Err(StoreError::Unsafe { .. })
+    ));
+}
+
+#[test]
+fn corrupt_or_truncated_is_an_error_not_unenrolled() {
+    let (dir, store) = store();
+    store.save("carol", &sample_record(1)).unwrap();
+    let path = users_dir(&dir).join("carol.toml");
+    let full = fs::read_to_string(&path).unwrap();
+    for broken in [&full[..full.len() / 2], "garbage = [", "", "version = 2\n"] {
+        fs::write(&path, broken).unwrap();
+        let result = store.load("carol");
+        assert!(
+            matches!(result, Err(StoreError::Corrupt { .. })),
+            "{broken:?}: {result:?}"
+        );
+    }
+    // Other users are unaffected.
+    store.save("dave", &sample_record(2)).unwrap();
+    assert!(store.load("dave").unwrap().is_some());
+}
+
+#[test]
+fn unsafe_modes_and_owners_are_refused() {
+    let (dir, store) = store();
+    store.save("erin", &sample_record(1)).unwrap();
+    let path = users_dir(&dir).join("erin.toml");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(matches!(store.load("erin"), Err(StoreError::Unsafe { .. })));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(store.load("erin").is_ok());
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(matches!(store.load("erin"), Err(StoreError::Unsafe { .. })));
+    }
+}
+
+#[test]
+fn a_directory_in_place_of_a_record_is_refused() {
+    let (dir, store) = store();
+    fs::create_dir(users_dir(&dir).join("frank.toml")).unwrap();
+    assert!(store.load("frank").is_err());
+}
+
+#[test]
+fn stale_temp_files_are_removed_at_open() {
+    let (dir, store) = store();
+    store.save("gina", &sample_record(1)).unwrap();
+    fs::write(users_dir(&dir).join(".tmpXYZ"), "half a write").unwrap();
+    drop(store);
+    let store = FileStore::open(&dir.path().join("state")).unwrap();
+    assert_eq!(fs::read_dir(users_dir(&dir)).unwrap().count(), 1);
+    assert!(store.load("gina").unwrap().is_some());
+}
+
+#[test]
+fn open_tightens_a_loose_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+    FileStore::open(&state).unwrap();
+    assert_eq!(fs::metadata(&state).unwrap().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn the_secret_is_stored_only_as_base32_in_its_file() {
+    let (dir, store) = store();
+    store.save("hana", &sample_record(1)).unwrap();
+    let text = fs::read_to_string(users_dir(&dir).join("hana.toml")).unwrap();
+    assert!(
+        text.contains("secret = \"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\""),
+        "{text}"
+    );
+}
