@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Call twofactord over D-Bus with jeepney: an independent client for the integration tests.
+
+Run as any uid (the tests use setpriv) so the daemon sees a real caller:
+    tfcall.py ADDRESS METHOD JSON_ARGS      -> prints {"ok": reply} or {"error": name, ...}
+    tfcall.py ADDRESS enroll USER           -> begin, code from pyotp, confirm, one connection
+"""
+import json
+import sys
+import time
+
+from jeepney import DBusAddress, new_method_call, MessageType
+from jeepney.io.blocking import open_dbus_connection
+
+NAME = "org.twofactor.Daemon1"
+PATH = "/org/twofactor/Daemon1"
+
+# Method -> (input signature, names of the reply struct's fields or None).
+VERIFY_FIELDS = ["outcome", "backup_code_used", "backup_codes_left", "clock_skew_seconds",
+                 "retry_after_seconds", "failures_since_success", "last_failure_time"]
+STATUS_FIELDS = ["user", "enrolled", "policy", "policy_source", "backup_codes_left", "locked",
+                 "retry_after_seconds", "failures_since_success", "enrolled_at",
+                 "last_success_time", "last_success_service", "last_success_rhost", "problem"]
+OFFER_FIELDS = ["otpauth_uri", "secret_base32", "label", "issuer", "algorithm", "digits",
+                "period", "expires_in_seconds"]
+METHODS = {
+    "LoginPlan": ("s(sss)", ["action", "message"]),
+    "Verify": ("ss(sss)", VERIFY_FIELDS),
+    "Status": ("s", STATUS_FIELDS),
+    "BeginEnrollment": ("sbs", OFFER_FIELDS),
+    "ConfirmEnrollment": ("ss", None),
+    "RegenerateBackupCodes": ("ss", None),
+    "Disable": ("ss", None),
+    "ListUsers": ("", "list-of-status"),
+    "ResetUser": ("s", None),
+    "UnlockUser": ("s", None),
+    "ExplainPolicy": ("s", ["user", "policy", "source", "explanation"]),
+}
+
+
+def to_wire(method, args):
+    """JSON arguments -> jeepney values (context dicts become (service, rhost, tty))."""
+    out = []
+    for value in args:
+        if isinstance(value, dict):
+            value = (value.get("service", ""), value.get("rhost", ""), value.get("tty", ""))
+        out.append(value)
+    return tuple(out)
+
+
+def shape(method, body):
+    # zbus sends a returned struct as the reply's out arguments, one per field.
+    fields = METHODS[method][1]
+    if not body:
+        return None
+    if fields == "list-of-status":
+        return [dict(zip(STATUS_FIELDS, item)) for item in body[0]]
+    if fields is None:
+        return body[0]
+    return dict(zip(fields, body))
+
+
+def call(conn, method, args):
+    signature = METHODS[method][0]
+    address = DBusAddress(PATH, bus_name=NAME, interface=NAME)
+    message = new_method_call(address, method, signature, to_wire(method, args))
+    reply = conn.send_and_get_reply(message, timeout=30)
+    if reply.header.message_type == MessageType.error:
+        from jeepney.low_level import HeaderFields
+        name = reply.header.fields.get(HeaderFields.error_name)
+        text = reply.body[0] if reply.body else ""
+        return {"error": name, "message": text}
+    return {"ok": shape(method, reply.body)}
+
+
+def enroll(conn, user):
+    import pyotp
+    offer = call(conn, "BeginEnrollment", [user, False, ""])
+    if "error" in offer:
+        return offer
+    totp = pyotp.parse_uri(offer["ok"]["otpauth_uri"])
+    confirmed = call(conn, "ConfirmEnrollment", [user, totp.at(time.time())])
+    if "error" in confirmed:
+        return confirmed
+    return {"ok": {"secret": offer["ok"]["secret_base32"], "backup_codes": confirmed["ok"]}}
+
+
+def main():
+    address, method = sys.argv[1], sys.argv[2]
+    conn = open_dbus_connection(bus=address)
+    try:
+        if method == "enroll":
+            result = enroll(conn, sys.argv[3])
+        else:
+            result = call(conn, method, json.loads(sys.argv[3]) if len(sys.argv) > 3 else [])
+    finally:
+        conn.close()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
