@@ -1,0 +1,256 @@
+//! Everything the module tells the user, in one place.
+
+use time::{OffsetDateTime, UtcOffset};
+
+/// The code prompt, unless `prompt=` says otherwise.
+pub const CODE_PROMPT: &str = "Verification code: ";
+/// The one prompt of `forward_pass`.
+pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
+
+/// A wrong code, and every answer that is not a code: the same text whatever the reason, so
+/// that the answer does not tell an unknown user from a known one.
+pub const WRONG_CODE: &str = "Wrong verification code.";
+/// An empty answer.
+pub const NO_CODE: &str = "No verification code entered.";
+/// `Deny` without a message from the daemon.
+pub const DENIED: &str = "Two-factor authentication is required for this account but is not set up. Ask an administrator.";
+/// The daemon could not be asked.
+pub const UNAVAILABLE: &str =
+    "Two-factor authentication is unavailable right now. Try again later, or ask an administrator.";
+/// The daemon refused the call with a typed error that has no better text.
+pub const FAILED: &str = "Two-factor authentication failed.";
+/// `Locked`.
+pub const LOCKED: &str = "Too many failed attempts: verification codes for this account are locked. Ask an administrator to unlock it.";
+
+/// `Delayed`.
+pub fn delayed(retry_after_seconds: u64) -> String {
+    format!(
+        "Too many failed attempts. Try again in {}.",
+        wait_time(retry_after_seconds)
+    )
+}
+
+/// The hint for a rejected code that would match the device's clock `skew_seconds` off
+/// (positive: the device is ahead of the server), or `None` without skew.
+pub fn clock_skew_hint(skew_seconds: i64) -> Option<String> {
+    if skew_seconds == 0 {
+        return None;
+    }
+    let direction = if skew_seconds > 0 { "ahead" } else { "behind" };
+    Some(format!(
+        "Your device's clock seems to be about {} {direction}. Check its date and time settings.",
+        rough_amount(skew_seconds.unsigned_abs())
+    ))
+}
+
+/// After an accepted backup code: how many are left, with a warning near the end.
+pub fn backup_code_used(left: u32) -> String {
+    match left {
+        0 => "Warning: a backup code was used and none are left. Run `twofactor backup-codes` now to get new ones.".to_owned(),
+        1 => "Warning: a backup code was used and only 1 is left. Run `twofactor backup-codes` to get new ones.".to_owned(),
+        _ => format!("A backup code was used; {left} backup codes are left."),
+    }
+}
+
+/// After an accepted code: the failed attempts since the last success, if any.
+pub fn failures_since_success(
+    failures: u32,
+    last_failure_time: u64,
+    local_offset: fn(u64) -> UtcOffset,
+) -> Option<String> {
+    if failures == 0 {
+        return None;
+    }
+    let when = (last_failure_time != 0)
+        .then(|| format_time(last_failure_time, local_offset(last_failure_time)));
+    Some(match (failures, when) {
+        (1, Some(when)) => format!("1 failed attempt since your last login, at {when}."),
+        (1, None) => "1 failed attempt since your last login.".to_owned(),
+        (n, Some(when)) => {
+            format!("{n} failed attempts since your last login, the last at {when}.")
+        }
+        (n, None) => format!("{n} failed attempts since your last login."),
+    })
+}
+
+/// `2024-05-01 14:03 +02:00`, or `... UTC` at offset zero.
+pub fn format_time(unix_seconds: u64, offset: UtcOffset) -> String {
+    let shown = i64::try_from(unix_seconds)
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .and_then(|utc| utc.checked_to_offset(offset));
+    let Some(t) = shown else {
+        return format!("@{unix_seconds}");
+    };
+    let zone = if offset.is_utc() {
+        "UTC".to_owned()
+    } else {
+        let sign = if offset.is_negative() { '-' } else { '+' };
+        format!(
+            "{sign}{:02}:{:02}",
+            offset.whole_hours().unsigned_abs(),
+            offset.minutes_past_hour().unsigned_abs()
+        )
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} {zone}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// The local UTC offset at `unix_seconds`, or UTC if it cannot be known (the `time` crate
+/// refuses in a multi-threaded process, where reading the time zone is not safe).
+pub fn local_offset_at(unix_seconds: u64) -> UtcOffset {
+    i64::try_from(unix_seconds)
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        .and_then(|t| UtcOffset::local_offset_at(t).ok())
+        .unwrap_or(UtcOffset::UTC)
+}
+
+/// A wait, rounded up so the user never retries too early: `1 second`, `40 seconds`,
+/// `3 minutes`, `2 hours 5 minutes`.
+fn wait_time(seconds: u64) -> String {
+    fn unit(n: u64, one: &str) -> String {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    }
+    if seconds < 60 {
+        return unit(seconds.max(1), "second");
+    }
+    let minutes = seconds.div_ceil(60);
+    if minutes < 60 {
+        return unit(minutes, "minute");
+    }
+    let (hours, minutes) = (minutes / 60, minutes % 60);
+    if minutes == 0 {
+        unit(hours, "hour")
+    } else {
+        format!("{} {}", unit(hours, "hour"), unit(minutes, "minute"))
+    }
+}
+
+/// An approximate amount of time: `90 s`, `5 min`, `3 h`, `2 days`.
+fn rough_amount(seconds: u64) -> String {
+    const MINUTE: u64 = 60;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    let rounded = |unit: u64| (seconds + unit / 2) / unit;
+    if seconds < 2 * MINUTE {
+        format!("{seconds} s")
+    } else if seconds < 2 * HOUR {
+        format!("{} min", rounded(MINUTE))
+    } else if seconds < 2 * DAY {
+        format!("{} h", rounded(HOUR))
+    } else {
+        format!("{} days", rounded(DAY))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_says_ahead_or_behind() {
+        assert_eq!(clock_skew_hint(0), None);
+        assert_eq!(
+            clock_skew_hint(90).unwrap(),
+            "Your device's clock seems to be about 90 s ahead. Check its date and time settings."
+        );
+        assert_eq!(
+            clock_skew_hint(-90).unwrap(),
+            "Your device's clock seems to be about 90 s behind. Check its date and time settings."
+        );
+        assert!(
+            clock_skew_hint(-330)
+                .unwrap()
+                .contains("about 6 min behind")
+        );
+        assert!(
+            clock_skew_hint(3 * 3600)
+                .unwrap()
+                .contains("about 3 h ahead")
+        );
+        assert!(clock_skew_hint(i64::MIN).unwrap().contains("days behind"));
+    }
+
+    #[test]
+    fn waits_round_up() {
+        assert_eq!(wait_time(0), "1 second");
+        assert_eq!(wait_time(1), "1 second");
+        assert_eq!(wait_time(45), "45 seconds");
+        assert_eq!(wait_time(60), "1 minute");
+        assert_eq!(wait_time(61), "2 minutes");
+        assert_eq!(wait_time(3600), "1 hour");
+        assert_eq!(wait_time(3601), "1 hour 1 minute");
+        assert_eq!(wait_time(2 * 3600 + 300), "2 hours 5 minutes");
+        assert!(!wait_time(u64::MAX).is_empty());
+        assert_eq!(
+            delayed(30),
+            "Too many failed attempts. Try again in 30 seconds."
+        );
+    }
+
+    #[test]
+    fn backup_code_messages() {
+        assert_eq!(
+            backup_code_used(7),
+            "A backup code was used; 7 backup codes are left."
+        );
+        assert!(backup_code_used(1).starts_with("Warning: "));
+        assert!(backup_code_used(1).contains("only 1 is left"));
+        assert!(backup_code_used(1).contains("twofactor backup-codes"));
+        assert!(backup_code_used(0).contains("none are left"));
+        assert!(backup_code_used(0).contains("twofactor backup-codes"));
+    }
+
+    #[test]
+    fn times() {
+        // 2024-05-01 12:34:56 UTC
+        let t = 1_714_566_896;
+        assert_eq!(format_time(t, UtcOffset::UTC), "2024-05-01 12:34 UTC");
+        let plus_two = UtcOffset::from_hms(2, 0, 0).unwrap();
+        assert_eq!(format_time(t, plus_two), "2024-05-01 14:34 +02:00");
+        let minus = UtcOffset::from_hms(-3, -30, 0).unwrap();
+        assert_eq!(format_time(t, minus), "2024-05-01 09:04 -03:30");
+        assert_eq!(
+            format_time(u64::MAX, UtcOffset::UTC),
+            format!("@{}", u64::MAX)
+        );
+    }
+
+    #[test]
+    fn failures() {
+        let utc = |_| UtcOffset::UTC;
+        assert_eq!(failures_since_success(0, 0, utc), None);
+        assert_eq!(
+            failures_since_success(3, 1_714_566_896, utc).unwrap(),
+            "3 failed attempts since your last login, the last at 2024-05-01 12:34 UTC."
+        );
+        assert_eq!(
+            failures_since_success(1, 1_714_566_896, utc).unwrap(),
+            "1 failed attempt since your last login, at 2024-05-01 12:34 UTC."
+        );
+        assert_eq!(
+            failures_since_success(2, 0, utc).unwrap(),
+            "2 failed attempts since your last login."
+        );
+    }
+
+    #[test]
+    fn local_offset_never_fails() {
+        // Whatever the machine's zone, and in this multi-threaded test process (where the
+        // `time` crate refuses to read it), an offset comes back.
+        let _ = local_offset_at(1_714_566_896);
+        let _ = local_offset_at(u64::MAX);
+    }
+}
