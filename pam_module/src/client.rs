@@ -1,0 +1,312 @@
+//! The real daemon client: one private bus connection per call, over zbus 6.
+//!
+//! Each call runs inside one `zbus::block_on`, which drives the connection on the calling
+//! thread, and everything it builds (connection, proxies, timer) is dropped before `block_on`
+//! returns, so no thread is left running in the host (sshd, login, su fork after PAM).
+//!
+//! Each call:
+//! 1. connects to `bus_address=` or [`proto::SYSTEM_BUS_ADDRESS`], never to an address from the
+//!    environment;
+//! 2. asks the bus who owns `org.twofactor.Daemon1` (starting it by D-Bus activation if nobody
+//!    does) and refuses an owner that is not uid 0;
+//! 3. calls the method on that owner's unique name, so the owner cannot change between the
+//!    check and the call.
+//!
+//! One deadline (`timeout=`) covers all three steps.
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+use twofactor_proto::{self as proto, Daemon1Proxy, LoginContext, LoginPlan, VerifyReply};
+use zbus::Connection;
+use zbus::connection::Builder;
+use zbus::fdo::{self, DBusProxy};
+use zbus::names::{BusName, OwnedUniqueName, WellKnownName};
+use zbus::proxy::CacheProperties;
+
+use crate::flow::DaemonClient;
+
+/// Why a daemon call did not produce a reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The bus could not be reached, or nothing owns the daemon's name and it cannot be
+    /// started. The only failure `unavailable=ignore` may turn into `PAM_IGNORE`.
+    #[error("daemon unreachable: {0}")]
+    Unreachable(String),
+    /// The daemon's name is owned by a process that does not run as root.
+    #[error(
+        "{owner} owns {} but runs as uid {uid}, not root; refusing it",
+        proto::BUS_NAME
+    )]
+    NotRoot { owner: String, uid: u32 },
+    /// The whole interaction did not finish before the deadline.
+    #[error("no answer within {} s", .0.as_secs())]
+    Timeout(Duration),
+    /// The daemon refused the call with one of its typed errors.
+    #[error("daemon error: {0}")]
+    Daemon(proto::Error),
+    /// The module's configuration cannot work (a bad `bus_address=`).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Anything else: a transport or protocol error, an unexpected reply.
+    #[error("bus error: {0}")]
+    Bus(String),
+}
+
+impl ClientError {
+    /// Whether this is "the daemon is not there" (connect failed, or the name has no owner).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
+
+    /// A method's error: the daemon's typed errors are kept, transport errors become `Bus`.
+    fn from_daemon(error: proto::Error) -> Self {
+        match error {
+            proto::Error::ZBus(error) => Self::Bus(error.to_string()),
+            typed => Self::Daemon(typed),
+        }
+    }
+}
+
+/// Talks to `twofactord` on the system bus (or on `bus_address=`).
+#[derive(Debug, Clone)]
+pub struct BusClient {
+    address: String,
+    timeout: Duration,
+}
+
+impl BusClient {
+    /// A client for the bus at `address` (the system bus if `None`), with a deadline of
+    /// `timeout` per call.
+    pub fn new(address: Option<&str>, timeout: Duration) -> Self {
+        Self {
+            address: address.unwrap_or(proto::SYSTEM_BUS_ADDRESS).to_owned(),
+            timeout,
+        }
+    }
+
+    /// The bus address this client connects to.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Connects, finds the root-owned daemon, runs `call` on a proxy to it, and drops it all,
+    /// within the deadline and inside one `block_on`.
+    fn with_daemon<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: FnOnce(Daemon1Proxy<'static>) -> Fut,
+        Fut: Future<Output = Result<T, proto::Error>>,
+    {
+        // Only local sockets: the uid the bus reports for a name means nothing over TCP.
+        if !self.address.starts_with("unix:") {
+            return Err(ClientError::Config(format!(
+                "bus address {:?} is not a unix: address",
+                self.address
+            )));
+        }
+        let started = Instant::now();
+        let deadline = started.checked_add(self.timeout).unwrap_or(started);
+        let address = self.address.as_str();
+        let timeout = self.timeout;
+
+        zbus::block_on(async move {
+            // The runtime `block_on` is running on this thread: its timer races the work.
+            let runtime = zruntime::SharedRuntime::current()
+                .map_err(|e| ClientError::Bus(format!("no runtime: {e}")))?;
+            let work = async move {
+                let conn = connect(address).await?;
+                let owner = root_owner(&conn).await?;
+                let proxy = Daemon1Proxy::builder(&conn)
+                    .destination(BusName::Unique(owner.into_inner()))
+                    .cache_properties(CacheProperties::No)
+                    .build()
+                    .await
+                    .map_err(|e| ClientError::Bus(e.to_string()))?;
+                let reply = call(proxy).await.map_err(ClientError::from_daemon);
+                drop(conn);
+                reply
+            };
+            let outcome = runtime
+                .timeout_at(deadline, work)
+                .await
+                .unwrap_or(Err(ClientError::Timeout(timeout)));
+            drop(runtime);
+            outcome
+        })
+    }
+}
+
+impl DaemonClient for BusClient {
+    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError> {
+        self.with_daemon(|proxy| async move { proxy.login_plan(user, context).await })
+    }
+
+    fn verify(
+        &self,
+        user: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<VerifyReply, ClientError> {
+        self.with_daemon(|proxy| async move { proxy.verify(user, code, context).await })
+    }
+}
+
+/// A new private connection to the bus at `address`.
+async fn connect(address: &str) -> Result<Connection, ClientError> {
+    Builder::address(address)
+        .build()
+        .await
+        .map_err(|error| match &error {
+            zbus::Error::Connection(io, _) | zbus::Error::InputOutput(io)
+                if matches!(
+                    io.kind(),
+                    ErrorKind::NotFound | ErrorKind::ConnectionRefused
+                ) =>
+            {
+                ClientError::Unreachable(format!("cannot connect to {address}: {error}"))
+            }
+            zbus::Error::Address(_) => {
+                ClientError::Config(format!("bad bus address {address:?}: {error}"))
+            }
+            _ => ClientError::Bus(format!("cannot connect to {address}: {error}")),
+        })
+}
+
+/// The unique name owning the daemon's well-known name, checked to run as root.
+async fn root_owner(conn: &Connection) -> Result<OwnedUniqueName, ClientError> {
+    let bus_error = |what: &str, error: fdo::Error| ClientError::Bus(format!("{what}: {error}"));
+    let dbus = DBusProxy::builder(conn)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .map_err(|e| ClientError::Bus(e.to_string()))?;
+    let name = WellKnownName::from_static_str(proto::BUS_NAME)
+        .map_err(|e| ClientError::Bus(e.to_string()))?;
+
+    let owner = match dbus.get_name_owner(BusName::from(name.clone())).await {
+        Ok(owner) => owner,
+        Err(fdo::Error::NameHasNoOwner(_)) => {
+            // Not running: have the bus start it (D-Bus activation), then ask again.
+            match dbus.start_service_by_name(name.clone(), 0).await {
+                Ok(_) => {}
+                Err(fdo::Error::ServiceUnknown(message)) => {
+                    return Err(ClientError::Unreachable(format!(
+                        "{} has no owner and cannot be activated: {message}",
+                        proto::BUS_NAME
+                    )));
+                }
+                Err(error) => return Err(bus_error("StartServiceByName", error)),
+            }
+            match dbus.get_name_owner(BusName::from(name)).await {
+                Ok(owner) => owner,
+                Err(fdo::Error::NameHasNoOwner(message)) => {
+                    return Err(ClientError::Unreachable(format!(
+                        "{} has no owner: {message}",
+                        proto::BUS_NAME
+                    )));
+                }
+                Err(error) => return Err(bus_error("GetNameOwner", error)),
+            }
+        }
+        Err(error) => return Err(bus_error("GetNameOwner", error)),
+    };
+
+    let uid = dbus
+        .get_connection_unix_user(BusName::from(owner.as_ref()))
+        .await
+        .map_err(|error| bus_error("GetConnectionUnixUser", error))?;
+    if uid != 0 {
+        return Err(ClientError::NotRoot {
+            owner: owner.to_string(),
+            uid,
+        });
+    }
+    Ok(owner)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn context() -> LoginContext {
+        LoginContext::default()
+    }
+
+    #[test]
+    fn defaults_to_the_system_bus_and_never_the_environment() {
+        let client = BusClient::new(None, Duration::from_secs(1));
+        assert_eq!(client.address(), proto::SYSTEM_BUS_ADDRESS);
+    }
+
+    #[test]
+    fn a_missing_socket_is_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let address = format!("unix:path={}", dir.path().join("absent.sock").display());
+        let client = BusClient::new(Some(&address), Duration::from_secs(2));
+        let error = client.login_plan("alice", &context()).unwrap_err();
+        assert!(error.is_unreachable(), "{error:?}");
+        let error = client.verify("alice", "123456", &context()).unwrap_err();
+        assert!(error.is_unreachable(), "{error:?}");
+    }
+
+    #[test]
+    fn a_refusing_socket_is_unreachable() {
+        // A socket file nobody listens on any more.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let client = BusClient::new(
+            Some(&format!("unix:path={}", path.display())),
+            Duration::from_secs(2),
+        );
+        let error = client.login_plan("alice", &context()).unwrap_err();
+        assert!(error.is_unreachable(), "{error:?}");
+    }
+
+    #[test]
+    fn a_silent_peer_times_out_and_is_not_unreachable() {
+        // Accepts the connection and never answers the authentication handshake.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("silent.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let client = BusClient::new(
+            Some(&format!("unix:path={}", path.display())),
+            Duration::from_secs(1),
+        );
+        let started = Instant::now();
+        let error = client.login_plan("alice", &context()).unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(error, ClientError::Timeout(_)), "{error:?}");
+        assert!(!error.is_unreachable());
+        assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    }
+
+    #[test]
+    fn only_unix_addresses() {
+        for address in ["tcp:host=127.0.0.1,port=1", "garbage", ""] {
+            let client = BusClient::new(Some(address), Duration::from_secs(1));
+            let error = client.login_plan("alice", &context()).unwrap_err();
+            assert!(
+                matches!(error, ClientError::Config(_)),
+                "{address}: {error:?}"
+            );
+        }
+        let client = BusClient::new(Some("unix:nonsense=1"), Duration::from_secs(1));
+        let error = client.login_plan("alice", &context()).unwrap_err();
+        assert!(!error.is_unreachable(), "{error:?}");
+    }
+
+    #[test]
+    fn typed_errors_stay_typed() {
+        let error = ClientError::from_daemon(proto::Error::Locked("wait".into()));
+        assert!(matches!(
+            error,
+            ClientError::Daemon(proto::Error::Locked(_))
+        ));
+        let error = ClientError::from_daemon(proto::Error::ZBus(zbus::Error::InvalidReply));
+        assert!(matches!(error, ClientError::Bus(_)));
+    }
+}

@@ -1,0 +1,496 @@
+//! The login flow, free of PAM and D-Bus: it asks the daemon for a plan, gets a code, asks the
+//! daemon to verify it and tells the user what happened. The daemon decides; this only renders.
+//!
+//! [`authenticate`] runs over two small traits, [`Conversation`] (the user) and
+//! [`DaemonClient`] (the daemon), so every branch is unit-tested with scripted fakes.
+//!
+//! It never returns [`Outcome::Success`] except on an `Accepted` reply from the daemon, and
+//! never [`Outcome::Ignore`] except on an `Ignore` plan or, with `unavailable=ignore`, an
+//! unreachable daemon at the plan step.
+
+use std::fmt;
+
+use time::UtcOffset;
+use twofactor_proto::{
+    self as proto, LoginAction, LoginContext, LoginPlan, VerifyOutcome, VerifyReply,
+    is_plausible_code, is_valid_username,
+};
+use zeroize::Zeroizing;
+
+use crate::args::{Args, CodeSource, Unavailable};
+use crate::client::ClientError;
+use crate::log::{Level, Log};
+use crate::messages;
+
+/// The conversation could not ask the user (no conversation function, it failed, or the
+/// answer was not UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvError(pub String);
+
+impl fmt::Display for ConvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How the flow talks to the user.
+pub trait Conversation {
+    /// Asks a question; `echo` shows the answer while it is typed. `Ok(None)`: no answer.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Option<Zeroizing<String>>, ConvError>;
+    /// Tells the user something (best effort).
+    fn info(&mut self, text: &str);
+    /// Tells the user something went wrong (best effort).
+    fn error(&mut self, text: &str);
+}
+
+/// How the flow talks to the daemon. One connection per call.
+pub trait DaemonClient {
+    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError>;
+    fn verify(
+        &self,
+        user: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<VerifyReply, ClientError>;
+}
+
+/// What PAM tells the flow about this login.
+pub struct Request {
+    /// PAM_USER.
+    pub user: String,
+    /// PAM_SERVICE, PAM_RHOST, PAM_TTY.
+    pub context: LoginContext,
+    /// PAM_AUTHTOK as an earlier module left it (read only for `use_first_pass` and
+    /// `try_first_pass`).
+    pub authtok: Option<Zeroizing<String>>,
+    /// The local UTC offset at a given Unix time, to show times in the user's zone.
+    pub local_offset: fn(u64) -> UtcOffset,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("user", &self.user)
+            .field("context", &self.context)
+            .field("authtok", &self.authtok.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The flow's answer, mapped one to one onto a PAM return code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `PAM_SUCCESS`: the daemon accepted the code.
+    Success,
+    /// `PAM_IGNORE`: two-factor does not apply (or `unavailable=ignore` and no daemon).
+    Ignore,
+    /// `PAM_AUTH_ERR`: denied.
+    AuthErr,
+    /// `PAM_AUTHINFO_UNAVAIL`: the daemon could not be asked.
+    AuthInfoUnavail,
+    /// `PAM_CONV_ERR`: the user could not be asked.
+    ConvErr,
+}
+
+/// What [`authenticate`] decided.
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// `forward_pass`: the password part of the answer, for `PAM_AUTHTOK`. Set whenever the
+    /// user answered, whatever the outcome, so the next module behaves the same either way.
+    pub forward_authtok: Option<Zeroizing<String>>,
+}
+
+impl fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verdict")
+            .field("outcome", &self.outcome)
+            .field(
+                "forward_authtok",
+                &self.forward_authtok.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Digits of the code at the end of a `forward_pass` answer.
+pub const FORWARD_PASS_CODE_DIGITS: usize = 6;
+
+/// Runs the login flow for one `pam_sm_authenticate` call.
+pub fn authenticate(
+    args: &Args,
+    request: &Request,
+    conv: &mut dyn Conversation,
+    daemon: &dyn DaemonClient,
+    log: &mut dyn Log,
+) -> Verdict {
+    let mut flow = Flow {
+        args,
+        request,
+        conv,
+        daemon,
+        log,
+        forward_authtok: None,
+    };
+    let outcome = flow.run();
+    Verdict {
+        outcome,
+        forward_authtok: flow.forward_authtok,
+    }
+}
+
+struct Flow<'a> {
+    args: &'a Args,
+    request: &'a Request,
+    conv: &'a mut dyn Conversation,
+    daemon: &'a dyn DaemonClient,
+    log: &'a mut dyn Log,
+    forward_authtok: Option<Zeroizing<String>>,
+}
+
+impl Flow<'_> {
+    fn run(&mut self) -> Outcome {
+        let user = self.request.user.as_str();
+        if !is_valid_username(user) {
+            // No such account can exist. Look exactly like a wrong code for a real user, so a
+            // caller cannot tell names apart, and do not bother the daemon.
+            self.log(
+                Level::Notice,
+                format_args!("invalid user name {user:?}: asking for a code, then denying"),
+            );
+            return match self.obtain_code("") {
+                Ok(_) => self.wrong_code(),
+                Err(outcome) => outcome,
+            };
+        }
+
+        let plan = match self.daemon.login_plan(user, &self.request.context) {
+            Ok(plan) => plan,
+            Err(error) => return self.plan_failed(&error),
+        };
+        self.debug(format_args!("plan for {user:?}: {:?}", plan.action));
+        match plan.action {
+            LoginAction::Ignore => {
+                if !plan.message.is_empty() {
+                    self.conv.info(&plan.message);
+                }
+                Outcome::Ignore
+            }
+            LoginAction::Deny => {
+                let message = if plan.message.is_empty() {
+                    messages::DENIED
+                } else {
+                    plan.message.as_str()
+                };
+                self.conv.error(message);
+                self.log(
+                    Level::Notice,
+                    format_args!(
+                        "denied {user:?}{}: the daemon's plan is Deny",
+                        self.origin()
+                    ),
+                );
+                Outcome::AuthErr
+            }
+            LoginAction::Prompt => self.prompt_and_verify(&plan.message),
+        }
+    }
+
+    fn prompt_and_verify(&mut self, intro: &str) -> Outcome {
+        let code = match self.obtain_code(intro) {
+            Ok(code) => code,
+            Err(outcome) => return outcome,
+        };
+        if !is_plausible_code(&code) {
+            self.log(
+                Level::Notice,
+                format_args!(
+                    "answer for {:?}{} is not shaped like a code; not sent to the daemon",
+                    self.request.user,
+                    self.origin()
+                ),
+            );
+            return self.wrong_code();
+        }
+        match self
+            .daemon
+            .verify(&self.request.user, &code, &self.request.context)
+        {
+            Ok(reply) => self.render(&reply),
+            Err(error) => self.verify_failed(&error),
+        }
+    }
+
+    /// The code, trimmed and non-empty, from wherever the arguments say; or the outcome to
+    /// return when there is none.
+    fn obtain_code(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
+        let code = match self.args.code_source {
+            CodeSource::Prompt => self.ask(intro)?,
+            CodeSource::UseFirstPass => match &self.request.authtok {
+                Some(authtok) => {
+                    self.debug(format_args!("use_first_pass: code taken from PAM_AUTHTOK"));
+                    Zeroizing::new(authtok.trim().to_owned())
+                }
+                None => {
+                    self.log(
+                        Level::Notice,
+                        format_args!(
+                            "use_first_pass, but no PAM_AUTHTOK for {:?}",
+                            self.request.user
+                        ),
+                    );
+                    Zeroizing::new(String::new())
+                }
+            },
+            CodeSource::TryFirstPass => match &self.request.authtok {
+                Some(authtok) if is_plausible_code(authtok.trim()) => {
+                    self.debug(format_args!("try_first_pass: code taken from PAM_AUTHTOK"));
+                    Zeroizing::new(authtok.trim().to_owned())
+                }
+                // Unset, or (typically) the password of the module before: ask.
+                _ => self.ask(intro)?,
+            },
+            CodeSource::ForwardPass => self.ask_forward_pass(intro)?,
+        };
+        if code.is_empty() {
+            self.conv.error(messages::NO_CODE);
+            self.log(
+                Level::Notice,
+                format_args!("no code given for {:?}", self.request.user),
+            );
+            return Err(Outcome::AuthErr);
+        }
+        Ok(code)
+    }
+
+    /// Prompts for the code.
+    fn ask(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
+        if !intro.is_empty() {
+            self.conv.info(intro);
+        }
+        let text = self.args.prompt.as_deref().unwrap_or(messages::CODE_PROMPT);
+        let answer = self.prompt(text, self.args.echo_code)?;
+        Ok(Zeroizing::new(answer.trim().to_owned()))
+    }
+
+    /// Prompts once for password and code; keeps the password for the next module.
+    fn ask_forward_pass(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
+        if !intro.is_empty() {
+            self.conv.info(intro);
+        }
+        let answer = self.prompt(messages::FORWARD_PASS_PROMPT, false)?;
+        let (password, code) = split_forward_pass(&answer);
+        self.forward_authtok = Some(password);
+        match code {
+            Some(code) => Ok(code),
+            None => {
+                self.log(
+                    Level::Notice,
+                    format_args!(
+                        "forward_pass: the answer for {:?} does not end in {FORWARD_PASS_CODE_DIGITS} digits",
+                        self.request.user
+                    ),
+                );
+                // Answered, but with no code: the same as a wrong one.
+                Err(self.wrong_code())
+            }
+        }
+    }
+
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, Outcome> {
+        match self.conv.prompt(text, echo) {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => {
+                self.log(
+                    Level::Notice,
+                    format_args!("no answer to the prompt for {:?}", self.request.user),
+                );
+                Err(Outcome::AuthErr)
+            }
+            Err(error) => {
+                self.log(
+                    Level::Error,
+                    format_args!("conversation failed for {:?}: {error}", self.request.user),
+                );
+                Err(Outcome::ConvErr)
+            }
+        }
+    }
+
+    fn render(&mut self, reply: &VerifyReply) -> Outcome {
+        let user = self.request.user.as_str();
+        match reply.outcome {
+            VerifyOutcome::Accepted => {
+                if reply.backup_code_used {
+                    self.conv
+                        .info(&messages::backup_code_used(reply.backup_codes_left));
+                }
+                if let Some(message) = messages::failures_since_success(
+                    reply.failures_since_success,
+                    reply.last_failure_time,
+                    self.request.local_offset,
+                ) {
+                    self.conv.info(&message);
+                }
+                let kind = if reply.backup_code_used {
+                    format!("backup code, {} left", reply.backup_codes_left)
+                } else {
+                    "code".to_owned()
+                };
+                self.log(
+                    Level::Info,
+                    format_args!("accepted {kind} for {user:?}{}", self.origin()),
+                );
+                Outcome::Success
+            }
+            VerifyOutcome::Rejected => {
+                self.conv.error(messages::WRONG_CODE);
+                if let Some(hint) = messages::clock_skew_hint(reply.clock_skew_seconds) {
+                    self.conv.info(&hint);
+                }
+                self.log(
+                    Level::Notice,
+                    format_args!(
+                        "rejected code for {user:?}{} (clock skew {} s)",
+                        self.origin(),
+                        reply.clock_skew_seconds
+                    ),
+                );
+                Outcome::AuthErr
+            }
+            VerifyOutcome::Delayed => {
+                self.conv
+                    .error(&messages::delayed(reply.retry_after_seconds));
+                self.log(
+                    Level::Notice,
+                    format_args!(
+                        "delayed {user:?}{}: retry after {} s",
+                        self.origin(),
+                        reply.retry_after_seconds
+                    ),
+                );
+                Outcome::AuthErr
+            }
+            VerifyOutcome::Locked => {
+                self.conv.error(messages::LOCKED);
+                self.log(
+                    Level::Notice,
+                    format_args!("{user:?} is locked out{}", self.origin()),
+                );
+                Outcome::AuthErr
+            }
+        }
+    }
+
+    fn plan_failed(&mut self, error: &ClientError) -> Outcome {
+        self.log(
+            Level::Error,
+            format_args!(
+                "LoginPlan for {:?}{} failed: {error}",
+                self.request.user,
+                self.origin()
+            ),
+        );
+        if error.is_unreachable() && self.args.unavailable == Unavailable::Ignore {
+            self.log(
+                Level::Warning,
+                format_args!(
+                    "unavailable=ignore: two-factor skipped for {:?}",
+                    self.request.user
+                ),
+            );
+            return Outcome::Ignore;
+        }
+        self.client_failed(error)
+    }
+
+    /// Once the daemon has said "prompt", no failure is ever ignorable.
+    fn verify_failed(&mut self, error: &ClientError) -> Outcome {
+        self.log(
+            Level::Error,
+            format_args!(
+                "Verify for {:?}{} failed: {error}",
+                self.request.user,
+                self.origin()
+            ),
+        );
+        match error {
+            ClientError::Daemon(proto::Error::WrongCode(_) | proto::Error::InvalidInput(_)) => {
+                self.wrong_code()
+            }
+            _ => self.client_failed(error),
+        }
+    }
+
+    fn client_failed(&mut self, error: &ClientError) -> Outcome {
+        match error {
+            ClientError::Daemon(proto::Error::Locked(_)) => {
+                self.conv.error(messages::LOCKED);
+                Outcome::AuthErr
+            }
+            ClientError::Daemon(proto::Error::Internal(_) | proto::Error::ZBus(_)) => {
+                self.conv.error(messages::UNAVAILABLE);
+                Outcome::AuthInfoUnavail
+            }
+            ClientError::Daemon(_) => {
+                self.conv.error(messages::FAILED);
+                Outcome::AuthErr
+            }
+            ClientError::Unreachable(_)
+            | ClientError::NotRoot { .. }
+            | ClientError::Timeout(_)
+            | ClientError::Config(_)
+            | ClientError::Bus(_) => {
+                self.conv.error(messages::UNAVAILABLE);
+                Outcome::AuthInfoUnavail
+            }
+        }
+    }
+
+    fn wrong_code(&mut self) -> Outcome {
+        self.conv.error(messages::WRONG_CODE);
+        Outcome::AuthErr
+    }
+
+    /// ` from HOST on SERVICE` for log lines.
+    fn origin(&self) -> String {
+        let context = &self.request.context;
+        let mut origin = String::new();
+        if !context.rhost.is_empty() {
+            origin.push_str(&format!(" from {:?}", context.rhost));
+        }
+        if !context.service.is_empty() {
+            origin.push_str(&format!(" ({:?})", context.service));
+        }
+        origin
+    }
+
+    fn log(&mut self, level: Level, message: fmt::Arguments<'_>) {
+        self.log.log(level, &message.to_string());
+    }
+
+    fn debug(&mut self, message: fmt::Arguments<'_>) {
+        if self.args.debug {
+            self.log(Level::Debug, message);
+        }
+    }
+}
+
+/// Splits a `forward_pass` answer into the password and the code.
+///
+/// The code is the last [`FORWARD_PASS_CODE_DIGITS`] characters when they are all ASCII
+/// digits; the password is everything before them, exactly as typed (so type the code right
+/// after the password, with no space). Without such a code, the whole answer is the password.
+/// Trailing whitespace is not trimmed: it may belong to the password.
+pub fn split_forward_pass(answer: &str) -> (Zeroizing<String>, Option<Zeroizing<String>>) {
+    let split = answer
+        .len()
+        .checked_sub(FORWARD_PASS_CODE_DIGITS)
+        .and_then(|at| answer.split_at_checked(at));
+    match split {
+        Some((password, code)) if code.bytes().all(|b| b.is_ascii_digit()) => (
+            Zeroizing::new(password.to_owned()),
+            Some(Zeroizing::new(code.to_owned())),
+        ),
+        _ => (Zeroizing::new(answer.to_owned()), None),
+    }
+}
