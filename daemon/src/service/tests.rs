@@ -1,1 +1,657 @@
+//! The logic at exact instants, with an in-memory store and a fixed user table.
 
+use std::sync::Arc;
+
+use twofactor_config::Config;
+use twofactor_proto::{Error, LoginAction, LoginContext, VerifyOutcome};
+
+use super::*;
+use crate::accounts::FixedAccounts;
+use crate::log::MemoryLog;
+use crate::store::MemoryStore;
+
+const T0: u64 = 1_800_000_000; // a step boundary: 1_800_000_000 / 30 = 60_000_000
+const ADMIN_GROUP: &str = "twofactor-admin";
+
+struct World {
+    service: Service,
+    store: Arc<MemoryStore>,
+    log: Arc<MemoryLog>,
+}
+
+fn world(config_text: &str) -> World {
+    let config = Config::parse(config_text, "test").unwrap();
+    let accounts = FixedAccounts::default()
+        .with("alice", 1001, &["alice", "staff"])
+        .with("bob", 1002, &["bob", "wheel"])
+        .with("carol", 1003, &["carol", ADMIN_GROUP])
+        .with("sftp", 1004, &["sftponly"]);
+    let store = Arc::new(MemoryStore::default());
+    let log = Arc::new(MemoryLog::default());
+    let service = Service::new(
+        config,
+        store.clone(),
+        Arc::new(accounts),
+        log.clone(),
+        "bastion".into(),
+    );
+    World {
+        service,
+        store,
+        log,
+    }
+}
+
+const POLICY: &str = r#"
+[policy]
+default = "optional"
+groups = { wheel = "required", sftponly = "disabled" }
+[lockout]
+max_failures = 5
+free_failures = 2
+base_delay_seconds = 10
+max_delay_seconds = 40
+"#;
+
+fn root() -> Caller {
+    Caller {
+        uid: 0,
+        name: Some("root".into()),
+        admin: true,
+        connection: ":1.1".into(),
+    }
+}
+
+fn user_caller(world: &World, uid: u32, connection: &str) -> Caller {
+    world.service.caller(uid, connection).unwrap()
+}
+
+fn ctx() -> LoginContext {
+    LoginContext {
+        service: "sshd".into(),
+        rhost: "192.0.2.7".into(),
+        tty: "ssh".into(),
+    }
+}
+
+/// Enroll `user` at `now` as the user; returns the secret and backup codes.
+fn enroll(world: &World, user: &str, uid: u32, now: u64) -> (Secret, Vec<String>) {
+    let caller = user_caller(world, uid, ":1.50");
+    let offer = world
+        .service
+        .begin_enrollment(&caller, user, false, "", now)
+        .unwrap();
+    let secret = Secret::from_base32(&offer.secret_base32).unwrap();
+    let code = totp::code_at_step(&secret, TotpParams::default(), now / 30);
+    let codes = world
+        .service
+        .confirm_enrollment(&caller, user, &code, now)
+        .unwrap();
+    (secret, codes)
+}
+
+fn code(secret: &Secret, at: u64) -> String {
+    totp::code_at_step(secret, TotpParams::default(), at / 30)
+}
+
+fn verify(world: &World, user: &str, code: &str, now: u64) -> VerifyReply {
+    world
+        .service
+        .verify(&root(), user, code, &ctx(), now)
+        .unwrap()
+}
+
+#[test]
+fn login_plan_follows_policy_and_enrollment() {
+    let w = world(POLICY);
+    let plan = |user: &str| w.service.login_plan(&root(), user, &ctx()).unwrap();
+    assert_eq!(
+        plan("alice").action,
+        LoginAction::Ignore,
+        "optional, not enrolled"
+    );
+    let denied = plan("bob");
+    assert_eq!(denied.action, LoginAction::Deny, "required, not enrolled");
+    assert!(denied.message.contains("group wheel"), "{}", denied.message);
+    assert!(
+        denied.message.contains("twofactor enroll"),
+        "{}",
+        denied.message
+    );
+    assert_eq!(plan("sftp").action, LoginAction::Ignore, "disabled");
+    assert_eq!(
+        plan("nobody-here").action,
+        LoginAction::Prompt,
+        "unknown: no enumeration"
+    );
+    enroll(&w, "alice", 1001, T0);
+    enroll(&w, "bob", 1002, T0);
+    assert_eq!(plan("alice").action, LoginAction::Prompt);
+    assert_eq!(plan("bob").action, LoginAction::Prompt);
+}
+
+#[test]
+fn disabled_policy_ignores_even_an_enrolled_user() {
+    let w = world(POLICY);
+    enroll(&w, "sftp", 1004, T0);
+    let plan = w.service.login_plan(&root(), "sftp", &ctx()).unwrap();
+    assert_eq!(plan.action, LoginAction::Ignore);
+}
+
+#[test]
+fn accepted_code_is_spent_and_replay_refused() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    // The enrollment code's step is spent already.
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0), T0 + 5).outcome,
+        VerifyOutcome::Rejected
+    );
+    let next = code(&secret, T0 + 30);
+    assert_eq!(
+        verify(&w, "alice", &next, T0 + 30).outcome,
+        VerifyOutcome::Accepted
+    );
+    assert_eq!(
+        verify(&w, "alice", &next, T0 + 31).outcome,
+        VerifyOutcome::Rejected
+    );
+    // The stored step moved before the reply.
+    let stored = w.store.load("alice").unwrap().unwrap();
+    assert_eq!(stored.totp.last_step, Some((T0 + 30) / 30));
+    assert_eq!(stored.last_success.unwrap().service, "sshd");
+}
+
+#[test]
+fn window_is_one_step_either_side() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let now = T0 + 300;
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, now - 60), now).outcome,
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, now - 30), now).outcome,
+        VerifyOutcome::Accepted
+    );
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, now + 30), now).outcome,
+        VerifyOutcome::Accepted
+    );
+    let far = verify(&w, "alice", &code(&secret, now + 90), now + 30);
+    assert_eq!(far.outcome, VerifyOutcome::Rejected);
+    assert_eq!(far.clock_skew_seconds, 60, "a hint, never an acceptance");
+}
+
+#[test]
+fn backup_codes_are_single_use_and_counted() {
+    let w = world(POLICY);
+    let (_, codes) = enroll(&w, "alice", 1001, T0);
+    assert_eq!(codes.len(), 10);
+    let first = verify(&w, "alice", &codes[0], T0 + 1);
+    assert_eq!(first.outcome, VerifyOutcome::Accepted);
+    assert!(first.backup_code_used);
+    assert_eq!(first.backup_codes_left, 9);
+    assert_eq!(
+        verify(&w, "alice", &codes[0], T0 + 2).outcome,
+        VerifyOutcome::Rejected
+    );
+    let spaced = codes[1].replace('-', " ");
+    assert_eq!(verify(&w, "alice", &spaced, T0 + 3).backup_codes_left, 8);
+}
+
+#[test]
+fn delays_grow_then_lock_and_a_locked_account_hides_the_truth() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let mut now = T0 + 600;
+    // Two free failures, then delays of 10, 20, 40 s; the fifth failure locks.
+    let expected_delays = [0, 0, 10, 20];
+    for delay in expected_delays {
+        assert_eq!(
+            verify(&w, "alice", "000000", now).outcome,
+            VerifyOutcome::Rejected
+        );
+        if delay > 0 {
+            let early = verify(&w, "alice", &code(&secret, now), now + delay - 1);
+            assert_eq!(
+                early.outcome,
+                VerifyOutcome::Delayed,
+                "a correct code must wait too"
+            );
+            assert_eq!(early.retry_after_seconds, 1);
+        }
+        now += delay;
+    }
+    assert_eq!(
+        verify(&w, "alice", "000000", now).outcome,
+        VerifyOutcome::Rejected
+    );
+    let status = w.service.status(&root(), "alice", now).unwrap();
+    assert!(status.locked);
+    assert_eq!(status.failures_since_success, 5);
+    // Locked: even the right code, much later, is refused without being checked.
+    let later = now + 86_400;
+    let locked = verify(&w, "alice", &code(&secret, later), later);
+    assert_eq!(locked.outcome, VerifyOutcome::Locked);
+    assert_eq!(locked.clock_skew_seconds, 0);
+    assert!(
+        w.log
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("WARNING locked user=alice"))
+    );
+    // An admin unlock clears it; the next success reports the failures.
+    w.service.unlock_user(&root(), "alice").unwrap();
+    let ok = verify(&w, "alice", &code(&secret, later), later);
+    assert_eq!(ok.outcome, VerifyOutcome::Accepted);
+    assert_eq!(ok.failures_since_success, 5);
+    assert_eq!(ok.last_failure_time, now);
+    let after = w.service.status(&root(), "alice", later).unwrap();
+    assert!(!after.locked);
+    assert_eq!(after.failures_since_success, 0);
+}
+
+#[test]
+fn a_success_resets_the_failure_count() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let now = T0 + 600;
+    verify(&w, "alice", "000000", now);
+    verify(&w, "alice", "000000", now);
+    let ok = verify(&w, "alice", &code(&secret, now), now);
+    assert_eq!(
+        (ok.outcome, ok.failures_since_success),
+        (VerifyOutcome::Accepted, 2)
+    );
+    // Two more free failures again, no delay.
+    verify(&w, "alice", "000000", now + 1);
+    assert_eq!(
+        verify(&w, "alice", "000000", now + 1).outcome,
+        VerifyOutcome::Rejected
+    );
+}
+
+#[test]
+fn lockout_applies_to_root_callers_too() {
+    let w = world("[lockout]\nmax_failures = 2\n");
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    for _ in 0..2 {
+        verify(&w, "alice", "000000", T0 + 100);
+    }
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0 + 100), T0 + 100).outcome,
+        VerifyOutcome::Locked
+    );
+}
+
+#[test]
+fn unknown_and_unenrolled_users_are_rejected_alike() {
+    let w = world(POLICY);
+    for user in ["ghost", "alice"] {
+        let reply = verify(&w, user, "123456", T0);
+        assert_eq!(reply.outcome, VerifyOutcome::Rejected, "{user}");
+        assert_eq!(reply.backup_codes_left, 0);
+    }
+}
+
+#[test]
+fn malformed_input_is_refused_before_any_work() {
+    let w = world(POLICY);
+    let long = "1".repeat(40);
+    for bad_code in ["abcdef", "", long.as_str(), "12 34\u{0}56"] {
+        let result = w.service.verify(&root(), "alice", bad_code, &ctx(), T0);
+        assert!(
+            matches!(result, Err(Error::InvalidInput(_))),
+            "{bad_code:?}"
+        );
+    }
+    for bad_user in ["../etc/passwd", "", "a b"] {
+        let result = w.service.verify(&root(), bad_user, "123456", &ctx(), T0);
+        assert!(
+            matches!(result, Err(Error::InvalidInput(_))),
+            "{bad_user:?}"
+        );
+    }
+    let long_context = LoginContext {
+        rhost: "x".repeat(300),
+        ..ctx()
+    };
+    let result = w
+        .service
+        .verify(&root(), "alice", "123456", &long_context, T0);
+    assert!(matches!(result, Err(Error::InvalidInput(_))));
+}
+
+#[test]
+fn unreadable_state_fails_closed_for_that_user_only() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    enroll(&w, "bob", 1002, T0);
+    w.store.broken.lock().unwrap().push("bob".into());
+    let result = w.service.verify(&root(), "bob", "123456", &ctx(), T0 + 60);
+    assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
+    let plan = w.service.login_plan(&root(), "bob", &ctx());
+    assert!(
+        matches!(plan, Err(Error::Internal(_))),
+        "never 'not enrolled': {plan:?}"
+    );
+    assert!(
+        w.log
+            .lines()
+            .iter()
+            .any(|l| l.contains("state-error user=bob"))
+    );
+    // alice is unaffected.
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0 + 60), T0 + 60).outcome,
+        VerifyOutcome::Accepted
+    );
+    // The admin view shows the problem; a reset clears it.
+    let listed = w.service.list_users(&root(), T0).unwrap();
+    let bob = listed.iter().find(|s| s.user == "bob").unwrap();
+    assert!(!bob.problem.is_empty() && bob.locked);
+    w.service.reset_user(&root(), "bob").unwrap();
+    assert_eq!(
+        w.service.login_plan(&root(), "bob", &ctx()).unwrap().action,
+        LoginAction::Deny
+    );
+}
+
+#[test]
+fn authorization_rules() {
+    let w = world(POLICY);
+    let alice = user_caller(&w, 1001, ":1.10");
+    let carol_admin = user_caller(&w, 1003, ":1.11");
+    let stranger = user_caller(&w, 4242, ":1.12");
+    assert!(carol_admin.admin && !alice.admin && stranger.name.is_none());
+    let denied = |result: Result<(), Error>| matches!(result, Err(Error::AccessDenied(_)));
+    let status = |caller: &Caller, user: &str| w.service.status(caller, user, T0).map(|_| ());
+    assert!(status(&alice, "alice").is_ok());
+    assert!(denied(status(&alice, "bob")));
+    assert!(status(&carol_admin, "bob").is_ok());
+    assert!(denied(status(&stranger, "alice")));
+    assert!(denied(w.service.list_users(&alice, T0).map(|_| ())));
+    assert!(denied(w.service.reset_user(&alice, "alice")));
+    assert!(denied(w.service.unlock_user(&alice, "alice")));
+    assert!(w.service.list_users(&carol_admin, T0).is_ok());
+    let verify_other = w
+        .service
+        .verify(&alice, "bob", "123456", &ctx(), T0)
+        .map(|_| ());
+    assert!(denied(verify_other));
+    // A screen locker runs as the user and may verify that user.
+    assert!(
+        w.service
+            .verify(&alice, "alice", "123456", &ctx(), T0)
+            .is_ok()
+    );
+}
+
+#[test]
+fn pending_enrollment_belongs_to_its_connection_and_expires() {
+    let w = world(POLICY);
+    let first = user_caller(&w, 1001, ":1.20");
+    let other = user_caller(&w, 1001, ":1.21");
+    let offer = w
+        .service
+        .begin_enrollment(&first, "alice", false, "", T0)
+        .unwrap();
+    assert!(
+        offer
+            .otpauth_uri
+            .starts_with("otpauth://totp/bastion:alice@bastion?secret=")
+    );
+    assert!(
+        offer
+            .otpauth_uri
+            .contains("&issuer=bastion&algorithm=SHA1&digits=6&period=30")
+    );
+    let secret = Secret::from_base32(&offer.secret_base32).unwrap();
+    let now = T0 + 60;
+    let result = w
+        .service
+        .confirm_enrollment(&other, "alice", &code(&secret, now), now);
+    assert!(
+        matches!(result, Err(Error::NoPendingEnrollment(_))),
+        "{result:?}"
+    );
+    // Expiry at exactly 10 minutes.
+    let at_expiry = T0 + ENROLLMENT_TTL_SECONDS;
+    let result =
+        w.service
+            .confirm_enrollment(&first, "alice", &code(&secret, at_expiry), at_expiry);
+    assert!(matches!(result, Err(Error::NoPendingEnrollment(_))));
+    let just_before = at_expiry - 1;
+    let codes = w
+        .service
+        .confirm_enrollment(&first, "alice", &code(&secret, just_before), just_before)
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+}
+
+#[test]
+fn a_departed_connection_takes_its_pending_enrollment_along() {
+    let w = world(POLICY);
+    let caller = user_caller(&w, 1001, ":1.30");
+    w.service
+        .begin_enrollment(&caller, "alice", false, "", T0)
+        .unwrap();
+    assert_eq!(w.service.pending_count(), 1);
+    w.service.connection_closed(":1.99");
+    assert_eq!(w.service.pending_count(), 1);
+    w.service.connection_closed(":1.30");
+    assert_eq!(w.service.pending_count(), 0);
+}
+
+#[test]
+fn wrong_confirmation_codes_are_bounded() {
+    let w = world(POLICY);
+    let caller = user_caller(&w, 1001, ":1.31");
+    w.service
+        .begin_enrollment(&caller, "alice", false, "", T0)
+        .unwrap();
+    for _ in 0..5 {
+        let result = w.service.confirm_enrollment(&caller, "alice", "000000", T0);
+        assert!(matches!(result, Err(Error::WrongCode(_))));
+    }
+    let result = w.service.confirm_enrollment(&caller, "alice", "000000", T0);
+    assert!(matches!(result, Err(Error::NoPendingEnrollment(_))));
+}
+
+#[test]
+fn replacing_needs_a_current_code_and_keeps_the_old_device_until_confirmed() {
+    let w = world(POLICY);
+    let (old, _) = enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.40");
+    let again = w
+        .service
+        .begin_enrollment(&alice, "alice", false, "", T0 + 30);
+    assert!(matches!(again, Err(Error::AlreadyEnrolled(_))));
+    let wrong = w
+        .service
+        .begin_enrollment(&alice, "alice", true, "000000", T0 + 30);
+    assert!(matches!(wrong, Err(Error::WrongCode(_))));
+    let offer = w
+        .service
+        .begin_enrollment(&alice, "alice", true, &code(&old, T0 + 30), T0 + 30)
+        .unwrap();
+    // The old device still works while the new one is pending.
+    assert_eq!(
+        verify(&w, "alice", &code(&old, T0 + 60), T0 + 60).outcome,
+        VerifyOutcome::Accepted
+    );
+    let new = Secret::from_base32(&offer.secret_base32).unwrap();
+    w.service
+        .confirm_enrollment(&alice, "alice", &code(&new, T0 + 90), T0 + 90)
+        .unwrap();
+    assert_eq!(
+        verify(&w, "alice", &code(&old, T0 + 120), T0 + 120).outcome,
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        verify(&w, "alice", &code(&new, T0 + 150), T0 + 150).outcome,
+        VerifyOutcome::Accepted
+    );
+    assert!(
+        w.log
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("enrollment-replaced user=alice by_uid=1001"))
+    );
+}
+
+#[test]
+fn an_admin_provisions_and_replaces_without_a_code() {
+    let w = world(POLICY);
+    let carol = user_caller(&w, 1003, ":1.41");
+    let offer = w
+        .service
+        .begin_enrollment(&carol, "bob", false, "", T0)
+        .unwrap();
+    let secret = Secret::from_base32(&offer.secret_base32).unwrap();
+    w.service
+        .confirm_enrollment(&carol, "bob", &code(&secret, T0), T0)
+        .unwrap();
+    assert!(
+        w.service
+            .begin_enrollment(&carol, "bob", true, "", T0)
+            .is_ok()
+    );
+}
+
+#[test]
+fn regenerating_backup_codes_invalidates_the_old_set() {
+    let w = world(POLICY);
+    let (secret, old_codes) = enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.42");
+    let refused = w
+        .service
+        .regenerate_backup_codes(&alice, "alice", "", T0 + 30);
+    assert!(matches!(refused, Err(Error::InvalidInput(_))));
+    let new_codes = w
+        .service
+        .regenerate_backup_codes(&alice, "alice", &code(&secret, T0 + 30), T0 + 30)
+        .unwrap();
+    assert_eq!(new_codes.len(), 10);
+    assert_eq!(
+        verify(&w, "alice", &old_codes[5], T0 + 40).outcome,
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        verify(&w, "alice", &new_codes[5], T0 + 41).outcome,
+        VerifyOutcome::Accepted
+    );
+    // A backup code can authorize it too.
+    assert!(
+        w.service
+            .regenerate_backup_codes(&alice, "alice", &new_codes[0], T0 + 50)
+            .is_ok()
+    );
+}
+
+#[test]
+fn disabling_needs_a_code_and_is_refused_while_required() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    enroll(&w, "bob", 1002, T0);
+    let bob = user_caller(&w, 1002, ":1.43");
+    let refused = w.service.disable(&bob, "bob", "123456", T0 + 30);
+    match refused {
+        Err(Error::PolicyForbids(message)) => assert!(message.contains("group wheel"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    let alice = user_caller(&w, 1001, ":1.44");
+    let wrong = w.service.disable(&alice, "alice", "000000", T0 + 30);
+    assert!(matches!(wrong, Err(Error::WrongCode(_))));
+    w.service
+        .disable(&alice, "alice", &code(&secret, T0 + 30), T0 + 30)
+        .unwrap();
+    assert_eq!(w.store.load("alice").unwrap(), None);
+    assert!(
+        w.log
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("disabled user=alice"))
+    );
+}
+
+#[test]
+fn explanations_name_the_rule() {
+    let w = world(POLICY);
+    let explain = |user: &str| w.service.explain_policy(&root(), user).unwrap().explanation;
+    assert_eq!(explain("bob"), "group wheel → required");
+    assert_eq!(explain("sftp"), "group sftponly → disabled");
+    assert_eq!(explain("alice"), "default → optional");
+    assert!(matches!(
+        w.service.explain_policy(&root(), "ghost"),
+        Err(Error::NoSuchUser(_))
+    ));
+}
+
+#[test]
+fn status_never_reveals_secrets_and_reports_last_use() {
+    let w = world(POLICY);
+    let (secret, codes) = enroll(&w, "alice", 1001, T0);
+    verify(&w, "alice", &code(&secret, T0 + 30), T0 + 30);
+    let status = w.service.status(&root(), "alice", T0 + 31).unwrap();
+    assert!(status.enrolled);
+    assert_eq!(status.backup_codes_left, 10);
+    assert_eq!(status.last_success_time, T0 + 30);
+    assert_eq!(status.last_success_rhost, "192.0.2.7");
+    let shown = format!("{status:?}{:?}", w.service.list_users(&root(), T0).unwrap());
+    assert!(!shown.contains(secret.to_base32().as_str()));
+    for backup in &codes {
+        assert!(!shown.contains(backup.as_str()));
+    }
+}
+
+#[test]
+fn logs_never_contain_codes_or_secrets() {
+    let w = world(POLICY);
+    let (secret, codes) = enroll(&w, "alice", 1001, T0);
+    let totp_code = code(&secret, T0 + 30);
+    verify(&w, "alice", &totp_code, T0 + 30);
+    verify(&w, "alice", &codes[0], T0 + 31);
+    verify(&w, "alice", "987654", T0 + 32);
+    let text = w.log.lines().join("\n");
+    assert!(
+        text.contains("verified user=alice by_uid=0 service=sshd"),
+        "{text}"
+    );
+    for needle in [
+        totp_code.as_str(),
+        codes[0].as_str(),
+        "987654",
+        secret.to_base32().as_str(),
+    ] {
+        assert!(!text.contains(needle), "{needle} leaked into: {text}");
+    }
+}
+
+#[test]
+fn concurrent_use_of_one_code_succeeds_once() {
+    // No delays, so losing racers cannot hold up the winner.
+    let w = Arc::new(world(
+        "[lockout]\nmax_failures = 100\nfree_failures = 100\n",
+    ));
+    let (secret, codes) = enroll(&w, "alice", 1001, T0);
+    for attempt in [code(&secret, T0 + 30), codes[0].clone()] {
+        let accepted: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let w = w.clone();
+                    let attempt = attempt.clone();
+                    scope.spawn(move || verify(&w, "alice", &attempt, T0 + 30).outcome)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|o| *o == VerifyOutcome::Accepted)
+                .count()
+        });
+        assert_eq!(accepted, 1);
+    }
+}
