@@ -216,3 +216,21 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_shipped_example_config_is_valid_and_means_the_defaults() {
+    let text = include_str!("../../packaging/config/twofactor.toml");
+    assert_eq!(Config::parse(text, "example").unwrap(), Config::default());
+    // Every commented-out setting is valid when uncommented.
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if rest.contains(" = ") => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config = Config::parse(&uncommented, "uncommented").unwrap();
+    assert_eq!(config.totp.issuer.as_deref(), Some("Example Corp"));
+    assert_eq!(config.policy.groups.len(), 2);
+}
