@@ -114,6 +114,7 @@ pub struct VerifyReply {
     /// Backup codes still unused.
     pub backup_codes_left: u32,
     /// When a rejected code matches the device's clock off by this many seconds (0: no hint).
+    /// Positive: the device is ahead of the server; negative: behind.
     pub clock_skew_seconds: i64,
     /// For `Delayed`: seconds to wait.
     pub retry_after_seconds: u64,
@@ -202,6 +203,7 @@ impl std::fmt::Debug for EnrollmentOffer {
 )]
 pub trait Daemon1 {
     /// What the login should do for `user`. Callers: root, admins, the user.
+    /// Unknown users get `Prompt`, like enrolled ones, so logins do not reveal who exists.
     fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, Error>;
 
     /// Check a TOTP or backup code; an accepted code is spent before the reply.
