@@ -1,0 +1,176 @@
+//! Reporting: `status`, `list`, `policy`.
+
+use twofactor_proto::UserStatus;
+
+use super::{Invoker, print_json};
+use crate::cli::{ListArgs, PolicyArgs, StatusArgs};
+use crate::client::Daemon;
+use crate::error::CliError;
+use crate::format::{table, time, yes_no};
+use crate::io::Io;
+
+/// Backup codes left at which `status` suggests making new ones.
+const FEW_CODES: u32 = 3;
+
+pub fn status(
+    args: &StatusArgs,
+    daemon: &dyn Daemon,
+    me: &Invoker,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    let user = me.user_or_me(args.user.as_deref())?;
+    let status = daemon.status(&user)?;
+    if args.json {
+        return print_json(io, &to_json(&status)?);
+    }
+    let user_flag = if me.is(&user) {
+        String::new()
+    } else {
+        format!(" --user {user}")
+    };
+    let mut rows: Vec<(&str, String)> = vec![
+        ("User", status.user.clone()),
+        (
+            "Enrolled",
+            if status.enrolled && status.enrolled_at > 0 {
+                format!("yes, since {}", time(status.enrolled_at))
+            } else {
+                yes_no(status.enrolled).into()
+            },
+        ),
+        (
+            "Policy",
+            format!("{} (rule: {})", status.policy, status.policy_source),
+        ),
+    ];
+    if status.enrolled {
+        rows.push(("Backup codes left", status.backup_codes_left.to_string()));
+        rows.push(("Locked", yes_no(status.locked).into()));
+        rows.push((
+            "Failed attempts",
+            format!("{} since the last success", status.failures_since_success),
+        ));
+        if status.retry_after_seconds > 0 {
+            rows.push((
+                "Next attempt",
+                format!("in {} s", status.retry_after_seconds),
+            ));
+        }
+        rows.push(("Last success", last_use(&status)));
+    }
+    if !status.problem.is_empty() {
+        rows.push(("Problem", status.problem.clone()));
+    }
+    for (label, value) in rows {
+        say!(io, "{:<18} {value}", format!("{label}:"))?;
+    }
+    let hint = if !status.problem.is_empty() {
+        Some(format!(
+            "An administrator can clear this with `twofactor reset {user}`."
+        ))
+    } else if status.locked {
+        Some(format!(
+            "Logins are refused until an administrator runs `twofactor unlock {user}`."
+        ))
+    } else if !status.enrolled && status.policy == "required" {
+        Some(format!(
+            "Two-factor authentication is required: set it up with `twofactor enroll{user_flag}`."
+        ))
+    } else if !status.enrolled && status.policy == "optional" {
+        Some(format!("Set it up with `twofactor enroll{user_flag}`."))
+    } else if status.enrolled && status.backup_codes_left < FEW_CODES {
+        Some(format!(
+            "Few backup codes left: make a new set with `twofactor backup-codes{user_flag}`."
+        ))
+    } else {
+        None
+    };
+    if let Some(hint) = hint {
+        say!(io)?;
+        say!(io, "{hint}")?;
+    }
+    Ok(())
+}
+
+/// `2024-05-06 07:08:09 UTC, sshd from 192.0.2.1`, or `never`.
+fn last_use(status: &UserStatus) -> String {
+    if status.last_success_time == 0 {
+        return "never".into();
+    }
+    let mut text = time(status.last_success_time);
+    if !status.last_success_service.is_empty() {
+        text.push_str(&format!(", {}", status.last_success_service));
+    }
+    if !status.last_success_rhost.is_empty() {
+        text.push_str(&format!(" from {}", status.last_success_rhost));
+    }
+    text
+}
+
+fn to_json(status: &UserStatus) -> Result<serde_json::Value, CliError> {
+    serde_json::to_value(status)
+        .map_err(|error| CliError::System(format!("cannot format the status: {error}")))
+}
+
+pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(), CliError> {
+    let users = daemon.list_users()?;
+    if args.json {
+        let values = users.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
+        return print_json(io, &serde_json::Value::Array(values));
+    }
+    if users.is_empty() {
+        return say!(io, "No user is enrolled or named in the policy.");
+    }
+    let mut rows = vec![
+        [
+            "USER",
+            "ENROLLED",
+            "POLICY",
+            "CODES LEFT",
+            "LOCKED",
+            "LAST USE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for status in &users {
+        rows.push(vec![
+            status.user.clone(),
+            yes_no(status.enrolled).into(),
+            status.policy.clone(),
+            if status.enrolled {
+                status.backup_codes_left.to_string()
+            } else {
+                "-".into()
+            },
+            yes_no(status.locked).into(),
+            if status.enrolled {
+                last_use(status)
+            } else {
+                "-".into()
+            },
+        ]);
+    }
+    say!(io, "{}", table(&rows))?;
+    for status in users.iter().filter(|status| !status.problem.is_empty()) {
+        say!(io, "problem: {}: {}", status.user, status.problem)?;
+    }
+    Ok(())
+}
+
+pub fn policy(
+    args: &PolicyArgs,
+    daemon: &dyn Daemon,
+    me: &Invoker,
+    io: &mut Io<'_>,
+) -> Result<(), CliError> {
+    let user = me.user_or_me(args.user.as_deref())?;
+    let explanation = daemon.explain_policy(&user)?;
+    if args.json {
+        let value = serde_json::to_value(&explanation)
+            .map_err(|error| CliError::System(format!("cannot format the policy: {error}")))?;
+        return print_json(io, &value);
+    }
+    say!(io, "{}: {}", explanation.user, explanation.policy)?;
+    say!(io, "Rule:  {}", explanation.explanation)
+}
