@@ -5,6 +5,50 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Long help, wrapped by hand to fit 80 columns (clap's wrap_help is off).
+const ABOUT: &str = "\
+Set up and manage two-factor authentication (TOTP) for logins on this system.
+
+Every command talks to the twofactord daemon over the system bus
+($DBUS_SYSTEM_BUS_ADDRESS when set). The daemon decides who may do what: any
+user may manage their own enrollment; root and members of the configured admin
+group may act on every user.";
+
+const EXIT_STATUS: &str = "\
+Exit status: 0 done; 1 refused or denied (wrong code, permission denied, locked,
+forbidden by policy); 2 usage or system error (bad arguments, daemon not
+running).";
+
+const ENROLL_ABOUT: &str = "\
+Set up an authenticator app for yourself or, as an administrator, for a user.
+
+Shows a QR code and the key, asks for a code from the app to confirm, then
+shows 10 backup codes once. Answers are read from standard input, one a line.
+
+With --json nothing is asked: the offer is printed as one JSON line, the
+confirmation code is read as one line from standard input, and the backup
+codes are printed as one JSON line. With --json --replace, the current code,
+when it is needed, is read first.";
+
+const BACKUP_CODES_ABOUT: &str = "\
+Make a new set of backup codes; the old ones stop working.
+
+For your own account a current code (or a backup code) is asked first; with
+--json it is read as one line from standard input.";
+
+const DISABLE_ABOUT: &str = "\
+Remove your enrollment.
+
+A current code (or a backup code) is asked first; with --json it is read as
+one line from standard input. Refused while the policy requires two-factor
+authentication for you.";
+
+const VERIFY_ABOUT: &str = "\
+Check a user's code as a login would.
+
+The code is read as one line from standard input; an accepted code is spent.
+Exit status 0 when the code was accepted, 1 otherwise.";
+
 /// Set up and manage two-factor authentication (TOTP) for logins on this system.
 #[derive(Debug, Parser)]
 #[command(
@@ -13,14 +57,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true,
-    long_about = "Set up and manage two-factor authentication (TOTP) for logins on this system.\n\n\
-        Every command talks to the twofactord daemon over the system bus \
-        ($DBUS_SYSTEM_BUS_ADDRESS when set). The daemon decides who may do what: \
-        any user may manage their own enrollment; root and members of the configured \
-        admin group may act on every user.",
-    after_help = "Exit status: 0 done, 1 refused or denied (wrong code, permission denied, \
-        locked, forbidden by policy), 2 usage or system error (bad arguments, daemon \
-        not running)."
+    long_about = ABOUT,
+    after_help = EXIT_STATUS
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,48 +67,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Set up an authenticator app for your account (or, as an administrator, for a user).
-    #[command(
-        long_about = "Set up an authenticator app for your account (or, as an \
-        administrator, for a user).\n\n\
-        Shows a QR code and the key, asks for a code from the app to confirm, then shows \
-        10 backup codes once. Codes are read from standard input, one per line.\n\n\
-        With --json nothing is asked: the offer is printed as one JSON line, the \
-        confirmation code is read as one line from standard input, and the backup codes \
-        are printed as one JSON line. With --json --replace, when the current code is \
-        needed it is read first, as the first line."
-    )]
+    /// Set up an authenticator app for yourself or, as admin, a user.
+    #[command(long_about = ENROLL_ABOUT)]
     Enroll(EnrollArgs),
     /// Show enrollment, policy, backup codes left, lockout and last use.
     Status(StatusArgs),
-    /// Replace the backup codes with a new set; the old ones stop working.
-    #[command(
-        long_about = "Replace the backup codes with a new set; the old ones stop \
-        working.\n\nFor your own account a current code (or backup code) is asked first; \
-        with --json it is read as one line from standard input."
-    )]
+    /// Make a new set of backup codes; the old ones stop working.
+    #[command(long_about = BACKUP_CODES_ABOUT)]
     BackupCodes(BackupCodesArgs),
-    /// Remove your enrollment (asks for a current code; refused while 2FA is required).
-    #[command(
-        long_about = "Remove your enrollment. A current code (or backup code) is \
-        asked first; with --json it is read as one line from standard input. Refused while \
-        the policy requires two-factor authentication for you."
-    )]
+    /// Remove your enrollment (refused while 2FA is required).
+    #[command(long_about = DISABLE_ABOUT)]
     Disable(DisableArgs),
-    /// Administrators: list users with two-factor state or a policy entry.
+    /// Admin: list users with two-factor state or a policy entry.
     List(ListArgs),
-    /// Administrators: remove a user's enrollment, backup codes and lockout state.
+    /// Admin: remove a user's enrollment, codes and lockout state.
     Reset(ResetArgs),
-    /// Administrators: clear a user's lockout and failure count.
+    /// Admin: clear a user's lockout and failure count.
     Unlock(UnlockArgs),
     /// Show which policy applies to a user and which rule decided it.
     Policy(PolicyArgs),
-    /// Check a code for a user as a login would (the code is read from standard input).
-    #[command(
-        long_about = "Check a code for a user as a login would. The code is read as \
-        one line from standard input. An accepted code is spent. Exit status 0 when the code \
-        was accepted, 1 otherwise."
-    )]
+    /// Check a user's code as a login would (code from stdin).
+    #[command(long_about = VERIFY_ABOUT)]
     Verify(VerifyArgs),
     /// Write the man pages or shell completions (for packaging).
     #[command(hide = true)]
@@ -79,24 +96,26 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// Enroll USER instead of yourself (administrators).
+    /// Enroll USER instead of yourself (admins).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Do not draw the QR code; show only the key.
     #[arg(long)]
     pub no_qr: bool,
-    /// Draw the QR code for dark text on a light background.
+    /// QR code for a light terminal background.
     #[arg(long)]
     pub qr_invert: bool,
-    /// Replace an existing enrollment (asks for a current code or backup code when the
-    /// enrollment is yours).
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Replace an existing enrollment",
+        long_help = "Replace an existing enrollment; your own needs a current code or a\n\
+                     backup code"
+    )]
     pub replace: bool,
-    /// Also write the backup codes to PATH (mode 0600; an existing file is never
-    /// overwritten).
+    /// Also write the codes to PATH (new, mode 0600).
     #[arg(long, value_name = "PATH")]
     pub backup_codes_file: Option<PathBuf>,
-    /// Machine-readable output, no questions (see above).
+    /// One JSON line per step; no questions.
     #[arg(long)]
     pub json: bool,
 }
@@ -113,10 +132,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupCodesArgs {
-    /// Replace USER's backup codes instead of yours (administrators).
+    /// Replace USER's codes instead of yours (admins).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Also write the new codes to PATH (mode 0600; an existing file is never overwritten).
+    /// Also write the codes to PATH (new, mode 0600).
     #[arg(long, value_name = "PATH")]
     pub backup_codes_file: Option<PathBuf>,
     /// Print one JSON object.

@@ -68,6 +68,20 @@ fn help_snapshots() {
 }
 
 #[test]
+fn help_fits_80_columns() {
+    let mut pages = vec![twofactor(&["--help"]), twofactor(&["-h"])];
+    for command in COMMANDS {
+        pages.push(twofactor(&[command, "--help"]));
+        pages.push(twofactor(&[command, "-h"]));
+    }
+    for page in pages {
+        for line in text(&page.stdout).lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+    }
+}
+
+#[test]
 fn short_help_lists_every_visible_command() {
     let help = text(&twofactor(&["--help"]).stdout);
     for command in COMMANDS.iter().filter(|c| **c != "generate") {
