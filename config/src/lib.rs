@@ -10,7 +10,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod bounded;
-pub use bounded::{Digits, FailureLimit, Period, Window};
+mod network;
+pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
+pub use network::LoginOrigin;
 
 /// Where the daemon reads its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofactor/twofactor.toml";
@@ -23,6 +25,9 @@ pub struct Config {
     pub totp: TotpConfig,
     pub lockout: LockoutConfig,
     pub admin: AdminConfig,
+    pub enrollment: EnrollmentConfig,
+    pub notify: CommandConfig,
+    pub delivery: CommandConfig,
 }
 
 /// Whether a user must, may, or does not use a second factor. Ordered by strictness.
@@ -223,6 +228,69 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             group: "twofactor-admin".to_owned(),
+        }
+    }
+}
+
+/// `[enrollment]`: what happens to required users who have not enrolled.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// Enroll them inside the login, through the PAM conversation. Whoever knows the password
+    /// first can then enroll: restrict it with `at_login_from`.
+    pub at_login: bool,
+    /// Where login-time enrollment is allowed: `"any"`, `"local"` (no remote host), or IP
+    /// addresses and networks such as `"10.0.0.0/8"`.
+    pub at_login_from: Vec<LoginOrigin>,
+    /// How long a user who became required may still log in without a code, counted from
+    /// their first login attempt after that (`"7d"`, `"12h"`, `"30m"`, seconds); none by
+    /// default.
+    pub grace_period: Option<Seconds>,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            at_login: false,
+            at_login_from: vec![LoginOrigin::Any],
+            grace_period: None,
+        }
+    }
+}
+
+impl EnrollmentConfig {
+    /// Whether a login from `rhost` (PAM_RHOST, empty for local logins) may enroll.
+    pub fn allows_at_login(&self, rhost: &str) -> bool {
+        self.at_login && self.at_login_from.iter().any(|origin| origin.matches(rhost))
+    }
+}
+
+/// `[notify]` and `[delivery]`: a program the daemon runs (no shell, fixed argv).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandConfig {
+    /// Absolute path of the program; unset means off.
+    pub command: Option<AbsolutePath>,
+}
+
+/// An absolute path, checked while parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AbsolutePath(std::path::PathBuf);
+
+impl AbsolutePath {
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AbsolutePath {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        if value.starts_with('/') {
+            Ok(AbsolutePath(value.into()))
+        } else {
+            Err(format!("command must be an absolute path, not {value:?}"))
         }
     }
 }

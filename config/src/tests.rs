@@ -234,3 +234,53 @@ fn the_shipped_example_config_is_valid_and_means_the_defaults() {
     assert_eq!(config.totp.issuer.as_deref(), Some("Example Corp"));
     assert_eq!(config.policy.groups.len(), 2);
 }
+
+#[test]
+fn enrollment_section() {
+    let config = Config::parse(
+        "[enrollment]\nat_login = true\nat_login_from = [\"local\", \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\ngrace_period = \"7d\"\n",
+        "x",
+    )
+    .unwrap();
+    let enrollment = &config.enrollment;
+    assert_eq!(enrollment.grace_period.unwrap().get(), 7 * 86_400);
+    for (rhost, allowed) in [
+        ("", true),
+        ("10.1.2.3", true),
+        ("::ffff:10.9.9.9", true),
+        ("11.0.0.1", false),
+        ("192.0.2.7", true),
+        ("192.0.2.8", false),
+        ("2001:db8::1", true),
+        ("2001:db9::1", false),
+        ("attacker.example", false),
+    ] {
+        assert_eq!(enrollment.allows_at_login(rhost), allowed, "{rhost:?}");
+    }
+    let off = Config::default().enrollment;
+    assert!(!off.allows_at_login(""));
+    let anywhere = Config::parse("[enrollment]\nat_login = true\n", "x").unwrap().enrollment;
+    assert!(anywhere.allows_at_login("203.0.113.9"));
+}
+
+#[test]
+fn durations() {
+    for (text, seconds) in [("\"45s\"", 45), ("\"30m\"", 1800), ("\"12h\"", 43_200), ("3600", 3600)] {
+        let config = Config::parse(&format!("[enrollment]\ngrace_period = {text}\n"), "x").unwrap();
+        assert_eq!(config.enrollment.grace_period.unwrap().get(), seconds, "{text}");
+    }
+    for bad in ["\"7w\"", "\"d\"", "\"-1d\"", "\"1.5h\""] {
+        let message = error_of(&format!("[enrollment]\n\ngrace_period = {bad}\n"));
+        assert!(message.contains("line 3"), "{bad}: {message}");
+    }
+}
+
+#[test]
+fn bad_origins_and_commands_name_the_line() {
+    assert!(error_of("[enrollment]\nat_login_from = [\"10.0.0.0/33\"]\n").contains("line 2"));
+    assert!(error_of("[enrollment]\nat_login_from = [\"lan\"]\n").contains("line 2"));
+    let message = error_of("[notify]\ncommand = \"mail-me\"\n");
+    assert!(message.contains("line 2") && message.contains("absolute path"), "{message}");
+    let config = Config::parse("[notify]\ncommand = \"/usr/local/bin/notify\"\n[delivery]\ncommand = \"/usr/local/bin/sms\"\n", "x").unwrap();
+    assert!(config.notify.command.is_some() && config.delivery.command.is_some());
+}

@@ -28,6 +28,8 @@ pub const MAX_CODE_LEN: usize = 32;
 pub const MAX_CONTEXT_LEN: usize = 256;
 /// Number of backup codes issued per enrollment.
 pub const BACKUP_CODE_COUNT: usize = 10;
+/// Backup codes left at which the user is warned.
+pub const BACKUP_CODES_LOW: u32 = 1;
 
 /// Errors the daemon returns, as `org.twofactor.Error.<Variant>`.
 ///
@@ -70,14 +72,19 @@ pub enum LoginAction {
     Prompt = 1,
     /// Refuse the login (required but not enrolled); `message` tells the user what to do.
     Deny = 2,
+    /// Required but not enrolled, and enrollment at login is allowed here: enroll through the
+    /// conversation with `BeginLoginEnrollment` and `ConfirmLoginEnrollment`.
+    Enroll = 3,
 }
 
 /// Reply of `LoginPlan`.
 #[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
 pub struct LoginPlan {
     pub action: LoginAction,
-    /// Text to show the user (may be empty).
+    /// Text to show the user (may be empty), e.g. a grace period reminder with `Ignore`.
     pub message: String,
+    /// With `Prompt`: the user may ask for a code by another channel (`SendCode`).
+    pub can_send_code: bool,
 }
 
 /// Where a login comes from; only used for logs and last-use records.
@@ -122,6 +129,12 @@ pub struct VerifyReply {
     pub failures_since_success: u32,
     /// For `Accepted`: time (Unix seconds) of the last of those failures, 0 if none.
     pub last_failure_time: u64,
+    /// For `Accepted`: an administrator's temporary code was used; the user should enroll a
+    /// new device (`twofactor enroll --replace`).
+    pub temporary_code_used: bool,
+    /// For `Accepted`: no backup codes are left and enrollment at login is on, so the login
+    /// may offer a new set right away (`RegenerateBackupCodes`).
+    pub offer_new_backup_codes: bool,
 }
 
 /// Reply of `Status` and `ListUsers`. Never contains a secret or a backup code.
@@ -148,6 +161,12 @@ pub struct UserStatus {
     /// Empty when all is well; otherwise why this user's state cannot be used (the user is
     /// refused until an administrator resets the account).
     pub problem: String,
+    /// Unix seconds when the grace period to enroll ends (required, not enrolled), else 0.
+    pub grace_ends_at: u64,
+    /// Unix seconds when an unused temporary code expires, else 0.
+    pub temporary_code_expires_at: u64,
+    /// Codes by another channel (`SendCode`) are allowed for this user.
+    pub delivery_enabled: bool,
 }
 
 /// Reply of `ExplainPolicy`.
@@ -190,6 +209,75 @@ impl std::fmt::Debug for EnrollmentOffer {
             .field("digits", &self.digits)
             .field("period", &self.period)
             .field("expires_in_seconds", &self.expires_in_seconds)
+            .finish()
+    }
+}
+
+/// Reply of `BeginLoginEnrollment`: an offer bound to a token instead of a connection, because
+/// the PAM module opens a new connection for every call.
+#[derive(Deserialize, Serialize, Type, Clone, PartialEq, Eq)]
+pub struct LoginEnrollment {
+    /// Random; only whoever holds it can confirm this enrollment.
+    pub token: String,
+    pub offer: EnrollmentOffer,
+}
+
+impl std::fmt::Debug for LoginEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginEnrollment")
+            .field("token", &"<redacted>")
+            .field("offer", &self.offer)
+            .finish()
+    }
+}
+
+/// Reply of `IssueTemporaryCode`. The code is shown once; only its hash is kept.
+#[derive(Deserialize, Serialize, Type, Clone, PartialEq, Eq)]
+pub struct TemporaryCode {
+    /// `1234-5678-9012`.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for TemporaryCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemporaryCode")
+            .field("code", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Argument of `ImportEnrollment`: an existing enrollment from google-authenticator or pam_oath.
+#[derive(Deserialize, Serialize, Type, Clone, PartialEq, Eq)]
+pub struct ImportedEnrollment {
+    pub secret_base32: String,
+    /// `SHA1`, `SHA256` or `SHA512`.
+    pub algorithm: String,
+    pub digits: u32,
+    pub period: u32,
+    /// Steps accepted either side of now for this user (0 = the configured window).
+    pub window: u32,
+    /// Highest time step already used (0 = none), so old codes stay spent.
+    pub last_step: u64,
+    /// One-time scratch codes (digits), stored hashed like backup codes.
+    pub scratch_codes: Vec<String>,
+    /// Where it came from, for the log: `google-authenticator`, `pam_oath`.
+    pub source: String,
+}
+
+impl std::fmt::Debug for ImportedEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedEnrollment")
+            .field("secret_base32", &"<redacted>")
+            .field("algorithm", &self.algorithm)
+            .field("digits", &self.digits)
+            .field("period", &self.period)
+            .field("window", &self.window)
+            .field("last_step", &self.last_step)
+            .field("scratch_codes", &self.scratch_codes.len())
+            .field("source", &self.source)
             .finish()
     }
 }
@@ -240,6 +328,41 @@ pub trait Daemon1 {
 
     /// Which policy applies to `user` and which rule decided. Callers: admins, the user.
     fn explain_policy(&self, user: &str) -> Result<PolicyExplanation, Error>;
+
+    /// Root only: start enrollment inside a login (after `LoginPlan` said `Enroll`).
+    fn begin_login_enrollment(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginEnrollment, Error>;
+
+    /// Root only: confirm a login enrollment with its token and a code; returns backup codes.
+    fn confirm_login_enrollment(
+        &self,
+        user: &str,
+        token: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<Vec<String>, Error>;
+
+    /// Admin: one single-use code for a user who lost their device, valid `expires_in_seconds`
+    /// (0 = one hour, at most 24 hours).
+    fn issue_temporary_code(
+        &self,
+        user: &str,
+        expires_in_seconds: u64,
+    ) -> Result<TemporaryCode, Error>;
+
+    /// Admin: allow or forbid codes by another channel for `user`.
+    fn set_delivery(&self, user: &str, enabled: bool) -> Result<(), Error>;
+
+    /// Send a single-use code by the configured channel; returns seconds it stays valid.
+    /// Callers: root, admins, the user.
+    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, Error>;
+
+    /// Admin: take over an enrollment from google-authenticator or pam_oath.
+    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment)
+    -> Result<(), Error>;
 }
 
 /// Whether `name` is an acceptable user name: 1..=64 bytes of `[A-Za-z0-9_.-]`, not starting
