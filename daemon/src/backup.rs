@@ -124,8 +124,8 @@ impl BackupCodeHashes {
     }
 }
 
-/// The same cost as checking a real code, for users that do not exist or have no codes, so
-/// that timing does not tell them apart.
+/// The cost of checking a backup code, for users that do not exist or have no codes, so that
+/// timing does not tell them apart.
 pub fn dummy_check(digits: &str) {
     let _ = hash(digits, &[0u8; SALT_LEN]);
 }

@@ -466,8 +466,18 @@ impl Service {
                 .field("tty", &context.tty)
         };
         let reject_unknown = |reason: &str| {
-            // Same cost as a real check, so timing does not reveal who exists or is enrolled.
-            backup::dummy_check(&digits);
+            // The work of a real check of this kind of code, so timing does not reveal who
+            // exists: argon2 for backup codes, HMACs for TOTP codes.
+            if backup::looks_like_backup_code(&digits) {
+                backup::dummy_check(&digits);
+            } else {
+                totp::dummy_check(
+                    &digits,
+                    now,
+                    self.config.totp.window.get(),
+                    self.new_params(),
+                );
+            }
             self.log
                 .info(line("failed").field("reason", reason).as_str());
             Ok(reply.clone())
@@ -632,6 +642,15 @@ impl Service {
         })
     }
 
+    /// Parameters of new enrollments.
+    fn new_params(&self) -> TotpParams {
+        TotpParams {
+            algorithm: self.config.totp.algorithm,
+            digits: self.config.totp.digits.get(),
+            period: self.config.totp.period.get(),
+        }
+    }
+
     fn issuer(&self) -> String {
         self.config
             .totp
@@ -667,11 +686,7 @@ impl Service {
             }
         }
         let secret = Secret::generate().map_err(|_| internal("no random numbers"))?;
-        let params = TotpParams {
-            algorithm: self.config.totp.algorithm,
-            digits: self.config.totp.digits.get(),
-            period: self.config.totp.period.get(),
-        };
+        let params = self.new_params();
         let issuer = self.issuer();
         let account_name = format!("{user}@{}", self.host);
         let secret_base32 = secret.to_base32();

@@ -1,0 +1,511 @@
+"""The real pam_twofactor.so through real libpam (pamtester), on a private bus with the real
+twofactord; codes from oathtool. See pam_harness.py for how libpam finds our service files."""
+import os
+import pathlib
+import signal
+import subprocess
+
+import pytest
+
+from conftest import Bus, call_as, name_owner
+from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, SUCCESS, UNAVAILABLE,
+                         WRONG_CODE, Enrolled, Impostor, module_line, pamtester,
+                         pamtester_command, pamtester_real, wrapper_env,
+                         write_service)
+
+SERVICE = "tf-pam-test"
+PERMIT_FIRST = "auth required pam_permit.so"
+LOCKOUT = "[lockout]\nmax_failures = 3\nbase_delay_seconds = 0\n"
+# No delays or lockout in the way of many failures.
+NO_LOCKOUT = "[lockout]\nmax_failures = 100\nfree_failures = 100\n"
+
+
+@pytest.fixture
+def pam_dir(workdir):
+    return workdir / "pam.d"
+
+
+def service(pam_dir, address, *, timeout=None, args=(), before=(), keep_guid=False):
+    """Our module alone (after `before`) in SERVICE, talking to `address`."""
+    line = module_line(address, timeout=timeout, args=args, keep_guid=keep_guid)
+    return write_service(pam_dir, SERVICE, [*before, line])
+
+
+def authenticate(pam_dir, user, *answers, **kwargs):
+    name = user if isinstance(user, str) else user.name
+    return pamtester(pam_dir, SERVICE, name, answers, **kwargs)
+
+
+def assert_refused(result, pam_text=AUTH_ERR):
+    assert result.returncode != 0, result
+    assert SUCCESS not in result.output, result
+    assert pam_text in result.output, result
+
+
+# --- codes ---------------------------------------------------------------------------------
+
+def test_correct_code_is_accepted(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+    assert result.prompts == 1, result
+    # The daemon saw this login, with PAM_SERVICE as its context.
+    status = call_as(bus.address, None, "Status", alice.name)["ok"]
+    assert status["last_success_service"] == SERVICE, status
+    assert status["last_success_time"] > 0, status
+
+
+def test_wrong_code_is_refused(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    result = authenticate(pam_dir, alice, token.wrong_code())
+    assert_refused(result)
+    assert WRONG_CODE in result.output, result
+    assert result.prompts == 1, result
+
+
+def test_same_code_twice_is_refused(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    code = token.code()
+    first = authenticate(pam_dir, alice, code)
+    assert first.ok, first
+    again = authenticate(pam_dir, alice, code)
+    assert_refused(again)
+    assert WRONG_CODE in again.output, again
+
+
+def test_backup_code_is_accepted_once_and_says_how_many_are_left(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    backup = token.backup_codes[0]
+    first = authenticate(pam_dir, alice, backup)
+    assert first.ok, first
+    assert "A backup code was used; 9 backup codes are left." in first.output, first
+    again = authenticate(pam_dir, alice, backup)
+    assert_refused(again)
+    assert WRONG_CODE in again.output, again
+    # Another one still works, and the count went down again.
+    second = authenticate(pam_dir, alice, token.backup_codes[1])
+    assert second.ok, second
+    assert "A backup code was used; 8 backup codes are left." in second.output, second
+
+
+def test_failed_attempts_are_reported_after_success(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    assert_refused(authenticate(pam_dir, alice, token.wrong_code()))
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+    assert "1 failed attempt since your last login, at " in result.output, result
+
+
+def test_clock_skew_hint_for_a_code_five_steps_ahead(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    result = authenticate(pam_dir, alice, token.code_at_offset(5))
+    assert_refused(result)
+    assert WRONG_CODE in result.output, result
+    # 5 steps = 150 s ("about 3 min"); 4 steps if the clock ticked before the daemon looked.
+    hints = [f"Your device's clock seems to be about {amount} ahead. "
+             "Check its date and time settings." for amount in ("3 min", "2 min")]
+    assert any(hint in result.output for hint in hints), result
+    behind = authenticate(pam_dir, alice, token.code_at_offset(-5))
+    assert_refused(behind)
+    assert "Your device's clock seems to be about " in behind.output, behind
+    assert " behind." in behind.output, behind
+
+
+def test_locked_out_user_is_refused_even_with_a_correct_code(make_daemon, bus, users, pam_dir):
+    make_daemon(LOCKOUT)
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    for _ in range(3):
+        assert_refused(authenticate(pam_dir, alice, token.wrong_code()))
+    assert call_as(bus.address, None, "Status", alice.name)["ok"]["locked"] is True
+    code = token.code()
+    locked = authenticate(pam_dir, alice, code)
+    assert_refused(locked)
+    assert LOCKED in locked.output, locked
+    # It was the lock, not the code: once unlocked, the same (unspent) code works.
+    assert call_as(bus.address, None, "UnlockUser", alice.name) == {"ok": None}
+    unlocked = authenticate(pam_dir, alice, code)
+    assert unlocked.ok, unlocked
+
+
+def test_unknown_user_is_prompted_and_fails_like_a_wrong_code(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    ghost = "tfghost" + alice.name[2:]
+    known = authenticate(pam_dir, alice, token.wrong_code())
+    unknown = authenticate(pam_dir, ghost, "123456")
+    assert_refused(unknown)
+    assert unknown.prompts == 1, unknown
+    assert unknown.output.replace(ghost, "USER") == known.output.replace(alice.name, "USER")
+
+
+def test_code_with_spaces_and_backup_code_with_spaces_are_accepted(bus, daemon, users,
+                                                                    pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    code = token.code()
+    assert authenticate(pam_dir, alice, f" {code[:3]} {code[3:]} ").ok
+    assert authenticate(pam_dir, alice, token.backup_codes[0].replace("-", " ")).ok
+
+
+def test_answers_that_are_not_codes_never_reach_the_daemon(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    empty = authenticate(pam_dir, alice, "")
+    assert_refused(empty)
+    assert "No verification code entered." in empty.output, empty
+    for answer in ("1" * 100, "12345a", "abcdef"):
+        result = authenticate(pam_dir, alice, answer)
+        assert_refused(result)
+        assert WRONG_CODE in result.output, result
+    # Not UTF-8: the conversation failed (PAM_CONV_ERR).
+    done = subprocess.run(pamtester_command(SERVICE, alice.name), input=b"\xff\xfe12\n",
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=wrapper_env(pam_dir), timeout=60)
+    assert done.returncode != 0, done
+    assert b"Conversation error" in done.stdout, done
+    # A name no account can have: asked for a code like anyone, then refused.
+    for name in ("../etc", "-rf", "a" * 65):
+        result = authenticate(pam_dir, name, "123456")
+        assert_refused(result)
+        assert result.prompts == 1 and WRONG_CODE in result.output, result
+    # None of it was counted as an attempt, or seen by the daemon at all.
+    status = call_as(bus.address, None, "Status", alice.name)["ok"]
+    assert status["failures_since_success"] == 0, status
+    # (control: a real wrong code does show up in the daemon's log, once)
+    assert_refused(authenticate(pam_dir, alice, token.wrong_code()))
+    assert daemon.log_text().count("twofactord: failed user=") == 1, daemon.log_text()
+
+
+def test_the_same_code_in_parallel_logins_is_accepted_once(make_daemon, bus, users,
+                                                           pam_dir):
+    make_daemon(NO_LOCKOUT)
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    code = token.code()
+    command = pamtester_command(SERVICE, alice.name)
+    procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=wrapper_env(pam_dir))
+             for _ in range(6)]
+    outputs = [proc.communicate(code + "\n", timeout=60)[0] for proc in procs]
+    accepted = [out for proc, out in zip(procs, outputs) if proc.returncode == 0]
+    assert len(accepted) == 1, outputs
+    assert all(SUCCESS in out for out in accepted), outputs
+    assert sum(WRONG_CODE in out for out in outputs) == 5, outputs
+
+
+def test_login_context_reaches_the_daemon_cleaned(bus, daemon, users, pam_dir):
+    """PAM_RHOST and PAM_TTY are passed on; control characters become '?' and overlong
+    values are cut to what the daemon accepts (256 bytes) instead of failing the login."""
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    result = authenticate(pam_dir, alice, token.code(),
+                          items={"rhost": "evil\nhost\x1b[0m" + "x" * 300, "tty": "pts/7"})
+    assert result.ok, result
+    status = call_as(bus.address, None, "Status", alice.name)["ok"]
+    assert status["last_success_rhost"] == ("evil?host?[0m" + "x" * 300)[:256], status
+
+
+# --- policy --------------------------------------------------------------------------------
+
+def test_optional_and_not_enrolled_is_ignored_without_a_prompt(bus, daemon, users, pam_dir):
+    bob = users.add()
+    service(pam_dir, bus.address, before=[PERMIT_FIRST])
+    result = authenticate(pam_dir, bob)
+    assert result.ok, result
+    assert result.prompts == 0, result
+    # Control: the same stack does prompt an enrolled user, so the module did run.
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    enrolled = authenticate(pam_dir, alice, token.wrong_code())
+    assert_refused(enrolled)
+    assert enrolled.prompts == 1, enrolled
+
+
+def test_disabled_policy_is_ignored_even_when_enrolled(make_daemon, bus, users, pam_dir):
+    daemon = make_daemon()
+    alice = users.add()
+    Enrolled(bus.address, alice)
+    daemon.restart(f'[policy]\nusers = {{ {alice.name} = "disabled" }}\n')
+    service(pam_dir, bus.address, before=[PERMIT_FIRST])
+    result = authenticate(pam_dir, alice)
+    assert result.ok, result
+    assert result.prompts == 0, result
+
+
+def test_required_and_not_enrolled_is_denied_with_the_reason(make_daemon, bus, users, pam_dir):
+    make_daemon('[policy]\ndefault = "required"\n')
+    bob = users.add()
+    service(pam_dir, bus.address, before=[PERMIT_FIRST])
+    result = authenticate(pam_dir, bob)
+    assert_refused(result)
+    assert result.prompts == 0, result
+    assert (f"Two-factor authentication is required for {bob.name} (default) but is not set up"
+            in result.output), result
+
+
+# --- an absent or hung daemon --------------------------------------------------------------
+
+def test_killed_daemon_means_denied(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, timeout=2, before=[PERMIT_FIRST])
+    daemon.stop(signal.SIGKILL)
+    assert name_owner(bus.address) is None
+    result = authenticate(pam_dir, alice, token.code())
+    assert_refused(result, AUTHINFO_UNAVAIL)
+    assert UNAVAILABLE in result.output, result
+    assert result.prompts == 0, result
+
+
+def test_stopped_daemon_means_denied_within_the_timeout(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    timeout = 2
+    service(pam_dir, bus.address, timeout=timeout, before=[PERMIT_FIRST])
+    code = token.code()
+    daemon.proc.send_signal(signal.SIGSTOP)
+    try:
+        result = authenticate(pam_dir, alice, code, timeout=60)
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    assert_refused(result, AUTHINFO_UNAVAIL)
+    assert UNAVAILABLE in result.output, result
+    # At most two calls, each with its own deadline; generous slack for process start-up.
+    assert result.elapsed < 2 * timeout + 3, result
+    # The answer really came from the deadline (the name still had its owner).
+    assert result.elapsed >= timeout * 0.9, result
+    # Resumed, the daemon serves again; the code was never checked, so it still works.
+    again = authenticate(pam_dir, alice, code)
+    assert again.ok, again
+
+
+# --- whom the module trusts ----------------------------------------------------------------
+
+@pytest.fixture
+def impostor_bus(workdir):
+    b = Bus(workdir / "impostor-bus")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def root_impostor(impostor_bus, workdir):
+    imp = Impostor(impostor_bus.address, workdir / "impostor")
+    yield imp
+    imp.stop()
+
+
+def impostor_env(address):
+    return {"DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address,
+            "DBUS_STARTER_ADDRESS": address, "DBUS_STARTER_BUS_TYPE": "system"}
+
+
+def test_control_a_root_impostor_on_the_configured_bus_is_believed(
+        impostor_bus, root_impostor, users, pam_dir):
+    """The impostor really answers like the daemon: the tests below could fail."""
+    alice = users.add()
+    service(pam_dir, impostor_bus.address)
+    result = authenticate(pam_dir, alice, "000000")
+    assert result.ok, result
+    assert [call["member"] for call in root_impostor.calls()] == ["LoginPlan", "Verify"]
+
+
+def test_environment_bus_address_is_not_used(impostor_bus, root_impostor, users, pam_dir):
+    alice = users.add()
+    write_service(pam_dir, SERVICE, module_line(None, timeout=2))
+    env = impostor_env(impostor_bus.address)
+    # In the process's environment and in the PAM environment (pam_putenv).
+    result = authenticate(pam_dir, alice, "000000", extra_env=env, pam_env=env)
+    assert_refused(result, AUTH_ERR if os.path.exists("/run/dbus/system_bus_socket")
+                   else AUTHINFO_UNAVAIL)
+    assert root_impostor.calls() == []
+
+
+def test_environment_bus_address_does_not_override_bus_address(
+        bus, daemon, impostor_bus, root_impostor, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    env = impostor_env(impostor_bus.address)
+    wrong = authenticate(pam_dir, alice, token.wrong_code(), extra_env=env, pam_env=env)
+    assert_refused(wrong)
+    assert WRONG_CODE in wrong.output, wrong
+    right = authenticate(pam_dir, alice, token.code(), extra_env=env, pam_env=env)
+    assert right.ok, right
+    assert root_impostor.calls() == []
+
+
+def test_non_root_owner_of_the_name_is_not_trusted(users, workdir, pam_dir):
+    mallory = users.add()
+    policy = (f'<policy user="{mallory.name}">'
+              '<allow own="org.twofactor.Daemon1"/></policy>')
+    evil_bus = Bus(workdir / "evil-bus", extra_xml=policy)
+    try:
+        impostor = Impostor(evil_bus.address, workdir / "mallory", user=mallory)
+        try:
+            assert name_owner(evil_bus.address) == impostor.unique_name
+            service(pam_dir, evil_bus.address, timeout=2)
+            alice = users.add()
+            result = authenticate(pam_dir, alice, "000000")
+            assert_refused(result, AUTHINFO_UNAVAIL)
+            assert result.prompts == 0, result
+            # The owner's uid is checked before any call reaches it.
+            assert impostor.calls() == []
+        finally:
+            impostor.stop()
+    finally:
+        evil_bus.stop()
+
+
+# --- arguments and the real /etc layout ----------------------------------------------------
+
+def test_bus_address_with_its_guid(bus, daemon, users, pam_dir):
+    assert ",guid=" in bus.address
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, keep_guid=True)
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+
+
+def test_custom_prompt(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, args=["[prompt=Code from your phone: ]"])
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+    assert "Code from your phone: " in result.output, result
+    assert result.prompts == 0, result
+
+
+def test_forward_pass_with_pam_unix(bus, daemon, users, pam_dir):
+    """One answer, password then code; pam_unix takes the password from PAM_AUTHTOK."""
+    line = module_line(bus.address, args=["forward_pass"])
+    write_service(pam_dir, SERVICE, [line, "auth required pam_unix.so use_first_pass nodelay"])
+    alice = users.add(password="correct horse 1")
+    right = authenticate(pam_dir, alice,
+                         "correct horse 1" + Enrolled(bus.address, alice).code())
+    assert right.ok, right
+    assert "Password & verification code: " in right.output, right
+    # A correct code does not make up for a wrong password (one TOTP step per user).
+    bob = users.add(password="correct horse 2")
+    wrong = authenticate(pam_dir, bob, "wrong horse 2" + Enrolled(bus.address, bob).code())
+    assert_refused(wrong)
+
+
+def test_real_libpam_with_the_etc_layout(bus, daemon, users, pam_dir):
+    """Unmodified libpam reading /etc/pam.d (our directory, bind-mounted in a private mount
+    namespace), with modules named as on a real system."""
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    write_service(pam_dir, SERVICE, [
+        "auth requisite pam_nologin.so",
+        module_line(bus.address, timeout=5),
+    ], account=["account required pam_unix.so"])
+    right = pamtester_real(pam_dir, SERVICE, alice.name, [token.code()])
+    assert right.ok, right
+    assert right.prompts == 1, right
+    wrong = pamtester_real(pam_dir, SERVICE, alice.name, [token.wrong_code()])
+    assert_refused(wrong)
+    assert WRONG_CODE in wrong.output, wrong
+    # The host's /etc/pam.d was never touched.
+    assert not pathlib.Path("/etc/pam.d", SERVICE).exists()
+
+
+# --- unavailable=ignore: only an unreachable daemon is ignored -----------------------------
+
+IGNORE_UNAVAILABLE = ["unavailable=ignore"]
+
+
+def test_unavailable_ignore_skips_a_missing_daemon(bus, daemon, users, pam_dir):
+    alice = users.add()
+    Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, timeout=2, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    daemon.stop(signal.SIGKILL)
+    result = authenticate(pam_dir, alice)
+    assert result.ok, result
+    assert result.prompts == 0, result
+
+
+def test_unavailable_ignore_skips_a_missing_bus_socket(users, workdir, pam_dir):
+    alice = users.add()
+    absent = f"unix:path={workdir}/no-such-bus.sock"
+    service(pam_dir, absent, timeout=2, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    assert authenticate(pam_dir, alice).ok
+    # Without the argument, the default is to fail.
+    service(pam_dir, absent, timeout=2, before=[PERMIT_FIRST])
+    assert_refused(authenticate(pam_dir, alice), AUTHINFO_UNAVAIL)
+
+
+def test_unavailable_ignore_does_not_skip_a_hung_daemon(bus, daemon, users, pam_dir):
+    alice = users.add()
+    Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, timeout=1, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    daemon.proc.send_signal(signal.SIGSTOP)
+    try:
+        result = authenticate(pam_dir, alice, "000000")
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    assert_refused(result, AUTHINFO_UNAVAIL)
+    assert result.elapsed < 2 * 1 + 3, result
+
+
+def test_unavailable_ignore_does_not_skip_a_non_root_owner(users, workdir, pam_dir):
+    mallory = users.add()
+    policy = (f'<policy user="{mallory.name}">'
+              '<allow own="org.twofactor.Daemon1"/></policy>')
+    evil_bus = Bus(workdir / "evil-bus", extra_xml=policy)
+    try:
+        impostor = Impostor(evil_bus.address, workdir / "mallory", user=mallory)
+        try:
+            service(pam_dir, evil_bus.address, timeout=2, args=IGNORE_UNAVAILABLE,
+                    before=[PERMIT_FIRST])
+            result = authenticate(pam_dir, users.add(), "000000")
+            assert_refused(result, AUTHINFO_UNAVAIL)
+            assert impostor.calls() == []
+        finally:
+            impostor.stop()
+    finally:
+        evil_bus.stop()
+
+
+# --- what the login reveals ----------------------------------------------------------------
+
+# Timing is the property here (user enumeration), so this one is timed, as a ratio of
+# medians over alternating runs.
+def test_a_wrong_code_fails_as_fast_for_an_unknown_user_as_for_a_known_one(
+        make_daemon, bus, users, pam_dir):
+    make_daemon(NO_LOCKOUT)
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    ghost = "tfghost" + alice.name[2:]
+    code = token.wrong_code()
+    known, unknown = [], []
+    for _ in range(15):  # alternating, so load affects both alike
+        for name, times in ((alice.name, known), (ghost, unknown)):
+            result = authenticate(pam_dir, name, code)
+            assert_refused(result)
+            times.append(result.elapsed)
+    known_median, unknown_median = sorted(known)[7], sorted(unknown)[7]
+    # Equal cost within noise (a ratio, so it holds on slow and fast machines alike).
+    assert unknown_median < known_median * 1.5 + 0.001, (known_median, unknown_median)
