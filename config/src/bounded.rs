@@ -76,8 +76,11 @@ impl TryFrom<DurationText> for Seconds {
             DurationText::Number(seconds) => return Ok(Seconds(seconds)),
             DurationText::Text(text) => text,
         };
-        let invalid = || format!("a duration is like \"7d\", \"12h\", \"30m\" or \"45s\", not {text:?}");
-        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
+        let invalid =
+            || format!("a duration is like \"7d\", \"12h\", \"30m\" or \"45s\", not {text:?}");
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
         let (number, unit) = text.split_at(split);
         let number: u64 = number.parse().map_err(|_| invalid())?;
         let scale = match unit {

@@ -261,7 +261,11 @@ impl Default for EnrollmentConfig {
 impl EnrollmentConfig {
     /// Whether a login from `rhost` (PAM_RHOST, empty for local logins) may enroll.
     pub fn allows_at_login(&self, rhost: &str) -> bool {
-        self.at_login && self.at_login_from.iter().any(|origin| origin.matches(rhost))
+        self.at_login
+            && self
+                .at_login_from
+                .iter()
+                .any(|origin| origin.matches(rhost))
     }
 }
 

@@ -21,7 +21,8 @@ impl TryFrom<String> for LoginOrigin {
             "local" => return Ok(LoginOrigin::Local),
             _ => {}
         }
-        let invalid = || format!("expected \"any\", \"local\", an address or a network, not {text:?}");
+        let invalid =
+            || format!("expected \"any\", \"local\", an address or a network, not {text:?}");
         let (address, prefix) = match text.split_once('/') {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text.as_str(), None),
@@ -29,7 +30,11 @@ impl TryFrom<String> for LoginOrigin {
         let address: IpAddr = address.parse().map_err(|_| invalid())?;
         let max = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(prefix) => prefix.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(invalid)?,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(invalid)?,
             None => max,
         };
         Ok(LoginOrigin::Network { address, prefix })
@@ -67,8 +72,12 @@ impl LoginOrigin {
                     _ => remote,
                 };
                 match (address, remote) {
-                    (IpAddr::V4(a), IpAddr::V4(r)) => leading_bits_equal(&a.octets(), &r.octets(), *prefix),
-                    (IpAddr::V6(a), IpAddr::V6(r)) => leading_bits_equal(&a.octets(), &r.octets(), *prefix),
+                    (IpAddr::V4(a), IpAddr::V4(r)) => {
+                        leading_bits_equal(&a.octets(), &r.octets(), *prefix)
+                    }
+                    (IpAddr::V6(a), IpAddr::V6(r)) => {
+                        leading_bits_equal(&a.octets(), &r.octets(), *prefix)
+                    }
                     _ => false,
                 }
             }

@@ -259,15 +259,26 @@ fn enrollment_section() {
     }
     let off = Config::default().enrollment;
     assert!(!off.allows_at_login(""));
-    let anywhere = Config::parse("[enrollment]\nat_login = true\n", "x").unwrap().enrollment;
+    let anywhere = Config::parse("[enrollment]\nat_login = true\n", "x")
+        .unwrap()
+        .enrollment;
     assert!(anywhere.allows_at_login("203.0.113.9"));
 }
 
 #[test]
 fn durations() {
-    for (text, seconds) in [("\"45s\"", 45), ("\"30m\"", 1800), ("\"12h\"", 43_200), ("3600", 3600)] {
+    for (text, seconds) in [
+        ("\"45s\"", 45),
+        ("\"30m\"", 1800),
+        ("\"12h\"", 43_200),
+        ("3600", 3600),
+    ] {
         let config = Config::parse(&format!("[enrollment]\ngrace_period = {text}\n"), "x").unwrap();
-        assert_eq!(config.enrollment.grace_period.unwrap().get(), seconds, "{text}");
+        assert_eq!(
+            config.enrollment.grace_period.unwrap().get(),
+            seconds,
+            "{text}"
+        );
     }
     for bad in ["\"7w\"", "\"d\"", "\"-1d\"", "\"1.5h\""] {
         let message = error_of(&format!("[enrollment]\n\ngrace_period = {bad}\n"));
@@ -280,7 +291,10 @@ fn bad_origins_and_commands_name_the_line() {
     assert!(error_of("[enrollment]\nat_login_from = [\"10.0.0.0/33\"]\n").contains("line 2"));
     assert!(error_of("[enrollment]\nat_login_from = [\"lan\"]\n").contains("line 2"));
     let message = error_of("[notify]\ncommand = \"mail-me\"\n");
-    assert!(message.contains("line 2") && message.contains("absolute path"), "{message}");
+    assert!(
+        message.contains("line 2") && message.contains("absolute path"),
+        "{message}"
+    );
     let config = Config::parse("[notify]\ncommand = \"/usr/local/bin/notify\"\n[delivery]\ncommand = \"/usr/local/bin/sms\"\n", "x").unwrap();
     assert!(config.notify.command.is_some() && config.delivery.command.is_some());
 }

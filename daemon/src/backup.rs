@@ -16,8 +16,15 @@ const HASH_LEN: usize = 32;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupCodeHashes {
+    /// Digits per code: 10 for ours, others for imported scratch codes.
+    #[serde(default = "default_digits")]
+    pub digits: usize,
     pub salt: String,
     pub hashes: Vec<String>,
+}
+
+fn default_digits() -> usize {
+    BACKUP_CODE_DIGITS
 }
 
 /// Codes shown to the user once, formatted `12345-67890`.
@@ -28,7 +35,7 @@ pub fn normalize(code: &str) -> Zeroizing<String> {
     Zeroizing::new(code.chars().filter(|c| c.is_ascii_digit()).collect())
 }
 
-/// Whether typed text has the shape of a backup code (after normalizing).
+/// Whether typed text has the shape of one of our backup codes (after normalizing).
 pub fn looks_like_backup_code(digits: &str) -> bool {
     digits.len() == BACKUP_CODE_DIGITS
 }
@@ -57,30 +64,30 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 
 /// A new set of `count` codes and their hashes under a new salt.
 pub fn generate(count: usize) -> std::io::Result<(PlainCodes, BackupCodeHashes)> {
-    let mut salt = [0u8; SALT_LEN];
-    fill_random(&mut salt)?;
-    let mut plain = Vec::with_capacity(count);
-    let mut hashes = Vec::with_capacity(count);
-    while plain.len() < count {
+    let mut codes: Vec<Zeroizing<String>> = Vec::with_capacity(count);
+    while codes.len() < count {
         let digits = random_digits(BACKUP_CODE_DIGITS)?;
-        let hashed = to_hex(hash(&digits, &salt)?.as_ref());
-        if hashes.contains(&hashed) {
-            continue;
+        if !codes.contains(&digits) {
+            codes.push(digits);
         }
-        hashes.push(hashed);
-        plain.push(Zeroizing::new(format!("{}-{}", &digits[..5], &digits[5..])));
     }
-    Ok((
-        plain,
-        BackupCodeHashes {
-            salt: to_hex(&salt),
-            hashes,
-        },
-    ))
+    let hashes = BackupCodeHashes::of(&codes)?;
+    let plain = codes.iter().map(|digits| group(digits, 5)).collect();
+    Ok((plain, hashes))
+}
+
+/// `1234567890` as `12345-67890` (groups of `size`).
+pub fn group(digits: &str, size: usize) -> Zeroizing<String> {
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .chunks(size)
+        .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
+        .collect();
+    Zeroizing::new(groups.join("-"))
 }
 
 /// Uniform random decimal digits (rejection sampling, no modulo bias).
-fn random_digits(count: usize) -> std::io::Result<Zeroizing<String>> {
+pub fn random_digits(count: usize) -> std::io::Result<Zeroizing<String>> {
     let mut out = Zeroizing::new(String::with_capacity(count));
     let mut pool = Zeroizing::new([0u8; 32]);
     while out.len() < count {
@@ -95,6 +102,26 @@ fn random_digits(count: usize) -> std::io::Result<Zeroizing<String>> {
 }
 
 impl BackupCodeHashes {
+    /// Hashes of `codes` (digits only, all of one length) under a new salt.
+    pub fn of(codes: &[Zeroizing<String>]) -> std::io::Result<BackupCodeHashes> {
+        let mut salt = [0u8; SALT_LEN];
+        fill_random(&mut salt)?;
+        let hashes = codes
+            .iter()
+            .map(|digits| Ok(to_hex(hash(digits, &salt)?.as_ref())))
+            .collect::<std::io::Result<Vec<String>>>()?;
+        Ok(BackupCodeHashes {
+            digits: codes.first().map_or(BACKUP_CODE_DIGITS, |code| code.len()),
+            salt: to_hex(&salt),
+            hashes,
+        })
+    }
+
+    /// Whether typed digits have the length of these codes.
+    pub fn fits(&self, digits: &str) -> bool {
+        !self.hashes.is_empty() && digits.len() == self.digits
+    }
+
     pub fn remaining(&self) -> u32 {
         self.hashes.len() as u32
     }
@@ -203,8 +230,27 @@ mod tests {
     }
 
     #[test]
+    fn imported_codes_keep_their_length() {
+        let codes: Vec<Zeroizing<String>> = ["12345678", "87654321"]
+            .iter()
+            .map(|c| Zeroizing::new(c.to_string()))
+            .collect();
+        let hashes = BackupCodeHashes::of(&codes).unwrap();
+        assert_eq!(hashes.digits, 8);
+        assert!(hashes.fits("11112222") && !hashes.fits("1111222233"));
+        assert_eq!(hashes.find("87654321").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn grouping() {
+        assert_eq!(group("123456789012", 4).as_str(), "1234-5678-9012");
+        assert_eq!(group("1234567890", 5).as_str(), "12345-67890");
+    }
+
+    #[test]
     fn corrupt_hex_is_an_error_not_a_miss() {
         let hashes = BackupCodeHashes {
+            digits: 10,
             salt: "zz".into(),
             hashes: vec![],
         };

@@ -10,7 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
 use twofactor_proto::{
-    EnrollmentOffer, Error, LoginContext, LoginPlan, PolicyExplanation, UserStatus, VerifyReply,
+    EnrollmentOffer, Error, ImportedEnrollment, LoginContext, LoginEnrollment, LoginPlan,
+    PolicyExplanation, TemporaryCode, UserStatus, VerifyReply,
 };
 use zbus::message::Header;
 use zbus::{Connection, fdo};
@@ -122,8 +123,8 @@ impl Daemon {
         user: String,
         context: LoginContext,
     ) -> Result<LoginPlan, Error> {
-        self.run(&header, connection, move |service, caller, _| {
-            service.login_plan(caller, &user, &context)
+        self.run(&header, connection, move |service, caller, now| {
+            service.login_plan(caller, &user, &context, now)
         })
         .await
     }
@@ -229,8 +230,8 @@ impl Daemon {
         #[zbus(connection)] connection: &Connection,
         user: String,
     ) -> Result<(), Error> {
-        self.run(&header, connection, move |service, caller, _| {
-            service.reset_user(caller, &user)
+        self.run(&header, connection, move |service, caller, now| {
+            service.reset_user(caller, &user, now)
         })
         .await
     }
@@ -255,6 +256,88 @@ impl Daemon {
     ) -> Result<PolicyExplanation, Error> {
         self.run(&header, connection, move |service, caller, _| {
             service.explain_policy(caller, &user)
+        })
+        .await
+    }
+
+    async fn begin_login_enrollment(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        context: LoginContext,
+    ) -> Result<LoginEnrollment, Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.begin_login_enrollment(caller, &user, &context, now)
+        })
+        .await
+    }
+
+    async fn confirm_login_enrollment(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        token: String,
+        code: String,
+        context: LoginContext,
+    ) -> Result<Vec<String>, Error> {
+        let token = zeroize::Zeroizing::new(token);
+        let code = zeroize::Zeroizing::new(code);
+        self.run(&header, connection, move |service, caller, now| {
+            service.confirm_login_enrollment(caller, &user, &token, &code, &context, now)
+        })
+        .await
+    }
+
+    async fn issue_temporary_code(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        expires_in_seconds: u64,
+    ) -> Result<TemporaryCode, Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.issue_temporary_code(caller, &user, expires_in_seconds, now)
+        })
+        .await
+    }
+
+    async fn set_delivery(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        enabled: bool,
+    ) -> Result<(), Error> {
+        self.run(&header, connection, move |service, caller, _| {
+            service.set_delivery(caller, &user, enabled)
+        })
+        .await
+    }
+
+    async fn send_code(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        context: LoginContext,
+    ) -> Result<u64, Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.send_code(caller, &user, &context, now)
+        })
+        .await
+    }
+
+    async fn import_enrollment(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        enrollment: ImportedEnrollment,
+    ) -> Result<(), Error> {
+        self.run(&header, connection, move |service, caller, now| {
+            service.import_enrollment(caller, &user, &enrollment, now)
         })
         .await
     }

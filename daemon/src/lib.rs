@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod backup;
 pub mod dbus;
 pub mod log;
+pub mod programs;
 pub mod record;
 pub mod secret;
 pub mod service;

@@ -9,6 +9,7 @@ use twofactor_config::Config;
 use twofactord::accounts::SystemAccounts;
 use twofactord::dbus::Daemon;
 use twofactord::log::{EventLog, Line, SyslogLog};
+use twofactord::programs::{CommandNotifier, NoNotifier, Notifier};
 use twofactord::service::Service;
 use twofactord::store::FileStore;
 
@@ -64,13 +65,20 @@ fn main() -> ExitCode {
     let host = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".into());
-    let service = Arc::new(Service::new(
-        config,
-        Arc::new(store),
-        Arc::new(SystemAccounts),
-        log.clone(),
-        host,
-    ));
+    let notifier: Arc<dyn Notifier> = match &config.notify.command {
+        Some(command) => Arc::new(CommandNotifier::new(command.as_path(), log.clone())),
+        None => Arc::new(NoNotifier),
+    };
+    let service = Arc::new(
+        Service::new(
+            config,
+            Arc::new(store),
+            Arc::new(SystemAccounts),
+            log.clone(),
+            host,
+        )
+        .with_notifier(notifier),
+    );
     match zbus::block_on(serve(args.bus_address, Daemon::new(service), log.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -1,4 +1,4 @@
-//! What the daemon stores per enrolled user. A user without a record is not enrolled.
+//! What the daemon stores per user. No record: not enrolled and nothing pending.
 
 use serde::{Deserialize, Serialize};
 use twofactor_config::Algorithm;
@@ -10,16 +10,74 @@ use crate::totp::TotpParams;
 /// Format version of the stored record.
 pub const RECORD_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRecord {
     pub version: u32,
-    pub totp: TotpEnrollment,
-    pub backup_codes: BackupCodeHashes,
+    /// Failure counting for rate limiting and the "failed attempts since" message.
     #[serde(default)]
     pub attempts: AttemptState,
+    /// Codes by another channel are allowed (an admin's choice).
+    #[serde(default)]
+    pub delivery_enabled: bool,
+    /// Unix seconds of recent `SendCode` calls, for its rate limit.
+    #[serde(default)]
+    pub sends: Vec<u64>,
+    /// First login attempt (Unix seconds) after the user became required while not enrolled.
+    #[serde(default)]
+    pub grace_started: Option<u64>,
+    /// Set by an admin reset: the grace period is for users who never enrolled.
+    #[serde(default)]
+    pub no_grace: bool,
+    /// `None`: not enrolled.
+    #[serde(default)]
+    pub enrollment: Option<Enrollment>,
     #[serde(default)]
     pub last_success: Option<LastUse>,
+    /// An admin's single-use code for a user who lost their device.
+    #[serde(default)]
+    pub temporary_code: Option<OneTimeCode>,
+    /// A single-use code sent by the delivery channel.
+    #[serde(default)]
+    pub sent_code: Option<OneTimeCode>,
+}
+
+impl UserRecord {
+    pub fn new() -> UserRecord {
+        UserRecord {
+            version: RECORD_VERSION,
+            ..UserRecord::default()
+        }
+    }
+
+    pub fn is_enrolled(&self) -> bool {
+        self.enrollment.is_some()
+    }
+
+    /// The temporary code, if it has not expired.
+    pub fn live_temporary_code(&self, now: u64) -> Option<&OneTimeCode> {
+        self.temporary_code
+            .as_ref()
+            .filter(|code| now < code.expires_at)
+    }
+
+    /// Nothing left worth keeping: the record can go.
+    pub fn is_empty(&self) -> bool {
+        let empty = UserRecord {
+            version: self.version,
+            sends: self.sends.clone(),
+            ..UserRecord::default()
+        };
+        *self == empty
+    }
+}
+
+/// An active enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    pub totp: TotpEnrollment,
+    pub backup_codes: BackupCodeHashes,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +91,9 @@ pub struct TotpEnrollment {
     pub enrolled_at: u64,
     /// Highest time step ever accepted; codes at or below it are replays.
     pub last_step: Option<u64>,
+    /// This user's window (imported enrollments); the configured one when unset.
+    #[serde(default)]
+    pub window: Option<u32>,
 }
 
 impl TotpEnrollment {
@@ -43,6 +104,15 @@ impl TotpEnrollment {
             period: self.period,
         }
     }
+}
+
+/// A hashed single-use code with an expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OneTimeCode {
+    pub hash: BackupCodeHashes,
+    /// Unix seconds.
+    pub expires_at: u64,
 }
 
 /// Failure counting for rate limiting and the "failed attempts since" message.

@@ -7,6 +7,8 @@ use zeroize::Zeroizing;
 
 /// Bytes of a new TOTP secret: 160 bits, as RFC 4226 §4 recommends.
 pub const SECRET_LEN: usize = 20;
+/// Shortest secret taken over from another tool: google-authenticator makes 80-bit secrets.
+pub const MIN_IMPORTED_SECRET_LEN: usize = 10;
 
 /// A TOTP shared secret.
 #[derive(Clone, PartialEq, Eq)]

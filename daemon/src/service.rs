@@ -10,15 +10,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use twofactor_config::{Config, Policy, PolicyDecision};
 use twofactor_proto::{
-    BACKUP_CODE_COUNT, EnrollmentOffer, Error, LoginAction, LoginContext, LoginPlan,
-    MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyOutcome, VerifyReply,
+    BACKUP_CODE_COUNT, BACKUP_CODES_LOW, EnrollmentOffer, Error, LoginAction, LoginContext,
+    LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyOutcome,
+    VerifyReply,
 };
 use zeroize::Zeroizing;
 
 use crate::accounts::{Account, Accounts};
 use crate::backup::{self, BackupCodeHashes};
 use crate::log::{EventLog, Line};
-use crate::record::{AttemptState, LastUse, RECORD_VERSION, TotpEnrollment, UserRecord};
+use crate::programs::{Event, NoNotifier, Notifier};
+use crate::record::{AttemptState, Enrollment, LastUse, TotpEnrollment, UserRecord};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::totp::{self, TotpCheck, TotpParams};
@@ -46,9 +48,18 @@ impl Caller {
     }
 }
 
+/// Who may confirm a pending enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PendingOwner {
+    /// The bus connection that began it (the CLI).
+    Connection(String),
+    /// Whoever holds this token (a login: the PAM module opens a connection per call).
+    Token(String),
+}
+
 #[derive(Debug)]
 struct Pending {
-    connection: String,
+    owner: PendingOwner,
     secret: Secret,
     params: TotpParams,
     created: u64,
@@ -56,11 +67,31 @@ struct Pending {
     wrong_tries: u32,
 }
 
+/// Which kind of code was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Factor {
+    Totp,
+    Backup,
+    Temporary,
+    Sent,
+}
+
+impl Factor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Backup => "backup-code",
+            Factor::Temporary => "temporary-code",
+            Factor::Sent => "sent-code",
+        }
+    }
+}
+
 /// Result of one code attempt against a stored enrollment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Attempt {
     Accepted {
-        backup: bool,
+        factor: Factor,
         failures_before: u32,
         last_failure_before: u64,
     },
@@ -78,6 +109,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     accounts: Arc<dyn Accounts>,
     log: Arc<dyn EventLog>,
+    notifier: Arc<dyn Notifier>,
     host: String,
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pending: Mutex<HashMap<String, Pending>>,
@@ -153,10 +185,17 @@ impl Service {
             store,
             accounts,
             log,
+            notifier: Arc::new(NoNotifier),
             host,
             user_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where events go (the `[notify]` command).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Service {
+        self.notifier = notifier;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -201,6 +240,16 @@ impl Service {
             Err(Error::AccessDenied(format!(
                 "only {user} or an administrator may do this"
             )))
+        }
+    }
+
+    fn authorize_root(&self, caller: &Caller) -> Result<(), Error> {
+        if caller.uid == 0 {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(
+                "only root (a login program) may do this".into(),
+            ))
         }
     }
 
@@ -265,6 +314,26 @@ impl Service {
         internal(&format!("the state of user {user} cannot be used"))
     }
 
+    fn notify(
+        &self,
+        name: &'static str,
+        user: &str,
+        caller: &Caller,
+        context: Option<&LoginContext>,
+        now: u64,
+    ) {
+        self.notifier.notify(Event {
+            name,
+            user: user.to_owned(),
+            by_uid: caller.uid,
+            service: context
+                .map(|c| c.service.clone())
+                .unwrap_or_else(|| "twofactor".into()),
+            rhost: context.map(|c| c.rhost.clone()).unwrap_or_default(),
+            time: now,
+        });
+    }
+
     fn event(&self, event: &str, user: &str, caller: &Caller) -> Line {
         Line::new(event)
             .field("user", user)
@@ -288,49 +357,12 @@ impl Service {
                 return Ok(Attempt::Delayed(ready_at - now));
             }
         }
-        let params = record.totp.params();
         let mut skew_seconds = None;
-        let mut backup_used = false;
-        let accepted = if digits.len() == params.digits as usize {
-            match totp::check(
-                &record.totp.secret,
-                params,
-                digits,
-                now,
-                self.config.totp.window.get(),
-                record.totp.last_step,
-            ) {
-                TotpCheck::Accepted { step } => {
-                    record.totp.last_step = Some(step);
-                    true
-                }
-                TotpCheck::Replayed => false,
-                TotpCheck::Wrong { skew_seconds: skew } => {
-                    skew_seconds = skew;
-                    false
-                }
-            }
-        } else if backup::looks_like_backup_code(digits) {
-            let found = record.backup_codes.find(digits).map_err(|error| {
-                self.log
-                    .warning(Line::new("state-error").field("error", error).as_str());
-                internal("backup codes cannot be checked")
-            })?;
-            match found {
-                Some(index) => {
-                    record.backup_codes.remove(index);
-                    backup_used = true;
-                    true
-                }
-                None => false,
-            }
-        } else {
-            false
-        };
+        let accepted = self.match_factor(record, digits, now, &mut skew_seconds)?;
         let attempts = &mut record.attempts;
-        if accepted {
+        if let Some(factor) = accepted {
             let outcome = Attempt::Accepted {
-                backup: backup_used,
+                factor,
                 failures_before: attempts.failures_since_success,
                 last_failure_before: attempts.last_failure,
             };
@@ -346,6 +378,65 @@ impl Service {
             skew_seconds,
             now_locked,
         })
+    }
+
+    /// The factor `digits` matches, spending it in `record`. Each kind of code is tried that
+    /// has the length typed; all comparisons are constant-time.
+    fn match_factor(
+        &self,
+        record: &mut UserRecord,
+        digits: &str,
+        now: u64,
+        skew_seconds: &mut Option<i64>,
+    ) -> Result<Option<Factor>, Error> {
+        let hash_error = |error: std::io::Error| {
+            self.log
+                .warning(Line::new("state-error").field("error", error).as_str());
+            internal("stored codes cannot be checked")
+        };
+        if let Some(enrollment) = record.enrollment.as_mut() {
+            let totp = &mut enrollment.totp;
+            if digits.len() == totp.digits as usize {
+                let window = totp.window.unwrap_or_else(|| self.config.totp.window.get());
+                match totp::check(
+                    &totp.secret,
+                    totp.params(),
+                    digits,
+                    now,
+                    window,
+                    totp.last_step,
+                ) {
+                    TotpCheck::Accepted { step } => {
+                        totp.last_step = Some(step);
+                        return Ok(Some(Factor::Totp));
+                    }
+                    TotpCheck::Replayed => {}
+                    TotpCheck::Wrong { skew_seconds: skew } => *skew_seconds = skew,
+                }
+            }
+            let backup_codes = &mut enrollment.backup_codes;
+            if backup_codes.fits(digits)
+                && let Some(index) = backup_codes.find(digits).map_err(hash_error)?
+            {
+                backup_codes.remove(index);
+                return Ok(Some(Factor::Backup));
+            }
+        }
+        for (slot, factor) in [
+            (&mut record.temporary_code, Factor::Temporary),
+            (&mut record.sent_code, Factor::Sent),
+        ] {
+            let Some(code) = slot.as_ref() else { continue };
+            if now >= code.expires_at {
+                *slot = None;
+                continue;
+            }
+            if code.hash.fits(digits) && code.hash.find(digits).map_err(hash_error)?.is_some() {
+                *slot = None;
+                return Ok(Some(factor));
+            }
+        }
+        Ok(None)
     }
 
     /// A code that authorizes a change (replace, regenerate, disable): it is spent like a login.
@@ -372,6 +463,7 @@ impl Service {
                 if now_locked {
                     self.log
                         .warning(self.event("locked", user, caller).as_str());
+                    self.notify("locked", user, caller, None, now);
                 }
                 Err(Error::WrongCode("the code is not valid".into()))
             }
@@ -390,52 +482,94 @@ impl Service {
         caller: &Caller,
         user: &str,
         context: &LoginContext,
+        now: u64,
     ) -> Result<LoginPlan, Error> {
         self.authorize_user(caller, user)?;
         check_context(context)?;
-        let prompt = LoginPlan {
-            action: LoginAction::Prompt,
-            message: String::new(),
+        let plan = |action, message: String| LoginPlan {
+            action,
+            message,
+            can_send_code: false,
         };
         let Some(account) = self.account(user)? else {
-            return Ok(prompt);
+            return Ok(plan(LoginAction::Prompt, String::new()));
         };
         let decision = self.decide(&account);
         if decision.policy == Policy::Disabled {
+            return Ok(plan(LoginAction::Ignore, String::new()));
+        }
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        let mut record = self.load(user)?;
+        if let Some(record) = &record
+            && (record.is_enrolled() || record.live_temporary_code(now).is_some())
+        {
             return Ok(LoginPlan {
-                action: LoginAction::Ignore,
-                message: String::new(),
+                can_send_code: record.delivery_enabled && self.config.delivery.command.is_some(),
+                ..plan(LoginAction::Prompt, String::new())
             });
         }
-        if self.load(user)?.is_some() {
-            return Ok(prompt);
+        if decision.policy != Policy::Required {
+            return Ok(plan(LoginAction::Ignore, String::new()));
         }
-        match decision.policy {
-            Policy::Required => {
-                self.log.info(
-                    Line::new("denied-not-enrolled")
-                        .field("user", user)
-                        .field("rule", &decision.source)
-                        .field("service", &context.service)
-                        .field("rhost", &context.rhost)
-                        .as_str(),
-                );
-                Ok(LoginPlan {
-                    action: LoginAction::Deny,
-                    message: format!(
-                        "Two-factor authentication is required for {user} ({}) but is not \
-                         set up. Run `twofactor enroll` in a session that is already logged \
-                         in, or ask an administrator to set it up with \
-                         `twofactor enroll --user {user}`.",
-                        decision.source
-                    ),
-                })
+        if let Some(grace) = self.config.enrollment.grace_period {
+            let record = record.get_or_insert_with(UserRecord::new);
+            if !record.no_grace {
+                let started = match record.grace_started {
+                    Some(started) => started,
+                    None => {
+                        // Counted from the first login attempt after becoming required.
+                        record.grace_started = Some(now);
+                        self.save(user, record)?;
+                        self.log.info(
+                            Line::new("grace-started")
+                                .field("user", user)
+                                .field("rule", &decision.source)
+                                .as_str(),
+                        );
+                        now
+                    }
+                };
+                let ends = started.saturating_add(grace.get());
+                if now < ends {
+                    return Ok(plan(
+                        LoginAction::Ignore,
+                        format!(
+                            "Two-factor authentication will be required for {user} from {}. \
+                             Set it up now with `twofactor enroll`.",
+                            format_utc(ends)
+                        ),
+                    ));
+                }
             }
-            _ => Ok(LoginPlan {
-                action: LoginAction::Ignore,
-                message: String::new(),
-            }),
         }
+        if self.config.enrollment.allows_at_login(&context.rhost) {
+            return Ok(plan(
+                LoginAction::Enroll,
+                format!(
+                    "Two-factor authentication is required for {user} ({}). Set it up now \
+                     with an authenticator app on your phone.",
+                    decision.source
+                ),
+            ));
+        }
+        self.log.info(
+            Line::new("denied-not-enrolled")
+                .field("user", user)
+                .field("rule", &decision.source)
+                .field("service", &context.service)
+                .field("rhost", &context.rhost)
+                .as_str(),
+        );
+        Ok(plan(
+            LoginAction::Deny,
+            format!(
+                "Two-factor authentication is required for {user} ({}) but is not set up. \
+                 Run `twofactor enroll` in a session that is already logged in, or ask an \
+                 administrator to set it up with `twofactor enroll --user {user}`.",
+                decision.source
+            ),
+        ))
     }
 
     /// Check a login code. An accepted code is spent, and that is stored, before this returns.
@@ -458,6 +592,8 @@ impl Service {
             retry_after_seconds: 0,
             failures_since_success: 0,
             last_failure_time: 0,
+            temporary_code_used: false,
+            offer_new_backup_codes: false,
         };
         let line = |event: &str| {
             self.event(event, user, caller)
@@ -490,10 +626,13 @@ impl Service {
         let Some(mut record) = self.load(user)? else {
             return reject_unknown("not-enrolled");
         };
+        if !record.is_enrolled() && record.live_temporary_code(now).is_none() {
+            return reject_unknown("not-enrolled");
+        }
         let attempt = self.attempt(&mut record, &digits, now)?;
         match attempt {
             Attempt::Accepted {
-                backup,
+                factor,
                 failures_before,
                 last_failure_before,
             } => {
@@ -504,16 +643,28 @@ impl Service {
                 });
                 self.save(user, &record)?;
                 reply.outcome = VerifyOutcome::Accepted;
-                reply.backup_code_used = backup;
+                reply.backup_code_used = factor == Factor::Backup;
+                reply.temporary_code_used = factor == Factor::Temporary;
                 reply.failures_since_success = failures_before;
                 reply.last_failure_time = if failures_before > 0 {
                     last_failure_before
                 } else {
                     0
                 };
-                let kind = if backup { "backup-code" } else { "totp" };
                 self.log
-                    .info(line("verified").field("method", kind).as_str());
+                    .info(line("verified").field("method", factor.as_str()).as_str());
+                let left = record
+                    .enrollment
+                    .as_ref()
+                    .map_or(0, |e| e.backup_codes.remaining());
+                if factor == Factor::Backup {
+                    self.notify("backup-code-used", user, caller, Some(context), now);
+                    if left <= BACKUP_CODES_LOW {
+                        self.notify("backup-codes-low", user, caller, Some(context), now);
+                    }
+                }
+                reply.offer_new_backup_codes =
+                    left == 0 && record.is_enrolled() && self.config.enrollment.at_login;
             }
             Attempt::Rejected {
                 skew_seconds,
@@ -529,6 +680,7 @@ impl Service {
                 self.log.info(failed.as_str());
                 if now_locked {
                     self.log.warning(line("locked").as_str());
+                    self.notify("locked", user, caller, Some(context), now);
                 }
             }
             Attempt::Delayed(seconds) => {
@@ -542,7 +694,10 @@ impl Service {
                 self.log.info(line("refused-locked").as_str());
             }
         }
-        reply.backup_codes_left = record.backup_codes.remaining();
+        reply.backup_codes_left = record
+            .enrollment
+            .as_ref()
+            .map_or(0, |e| e.backup_codes.remaining());
         Ok(reply)
     }
 
@@ -565,6 +720,9 @@ impl Service {
             last_success_service: String::new(),
             last_success_rhost: String::new(),
             problem: String::new(),
+            grace_ends_at: 0,
+            temporary_code_expires_at: 0,
+            delivery_enabled: false,
         };
         if account.is_none() {
             status.problem = "no such user on this system".into();
@@ -573,9 +731,20 @@ impl Service {
             Ok(None) => {}
             Ok(Some(record)) => {
                 let attempts = &record.attempts;
-                status.enrolled = true;
-                status.enrolled_at = record.totp.enrolled_at;
-                status.backup_codes_left = record.backup_codes.remaining();
+                if let Some(enrollment) = &record.enrollment {
+                    status.enrolled = true;
+                    status.enrolled_at = enrollment.totp.enrolled_at;
+                    status.backup_codes_left = enrollment.backup_codes.remaining();
+                } else if decision.policy == Policy::Required
+                    && let (Some(started), Some(grace)) =
+                        (record.grace_started, self.config.enrollment.grace_period)
+                {
+                    status.grace_ends_at = started.saturating_add(grace.get());
+                }
+                status.temporary_code_expires_at = record
+                    .live_temporary_code(now)
+                    .map_or(0, |code| code.expires_at);
+                status.delivery_enabled = record.delivery_enabled;
                 status.locked = attempts.locked;
                 status.failures_since_success = attempts.failures_since_success;
                 if attempts.consecutive_failures > 0 && !attempts.locked {
@@ -674,7 +843,9 @@ impl Service {
         {
             let guard = self.user_lock(user);
             let _serialized = lock(&guard);
-            if let Some(mut record) = self.load(user)? {
+            if let Some(mut record) = self.load(user)?
+                && record.is_enrolled()
+            {
                 if !replace {
                     return Err(Error::AlreadyEnrolled(format!(
                         "{user} is already enrolled; replace the enrollment to move to a new device"
@@ -685,6 +856,25 @@ impl Service {
                 }
             }
         }
+        let offer = self.offer(
+            user,
+            PendingOwner::Connection(caller.connection.clone()),
+            replace,
+            now,
+        )?;
+        self.log
+            .info(self.event("enrollment-started", user, caller).as_str());
+        Ok(offer)
+    }
+
+    /// A new secret, pending for `owner`, and how to show it.
+    fn offer(
+        &self,
+        user: &str,
+        owner: PendingOwner,
+        replace: bool,
+        now: u64,
+    ) -> Result<EnrollmentOffer, Error> {
         let secret = Secret::generate().map_err(|_| internal("no random numbers"))?;
         let params = self.new_params();
         let issuer = self.issuer();
@@ -700,23 +890,19 @@ impl Service {
             params.digits,
             params.period
         );
-        {
-            let mut pending = lock(&self.pending);
-            pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
-            pending.insert(
-                user.to_owned(),
-                Pending {
-                    connection: caller.connection.clone(),
-                    secret,
-                    params,
-                    created: now,
-                    replace,
-                    wrong_tries: 0,
-                },
-            );
-        }
-        self.log
-            .info(self.event("enrollment-started", user, caller).as_str());
+        let mut pending = lock(&self.pending);
+        pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
+        pending.insert(
+            user.to_owned(),
+            Pending {
+                owner,
+                secret,
+                params,
+                created: now,
+                replace,
+                wrong_tries: 0,
+            },
+        );
         Ok(EnrollmentOffer {
             otpauth_uri,
             secret_base32: secret_base32.to_string(),
@@ -740,23 +926,42 @@ impl Service {
     ) -> Result<Vec<String>, Error> {
         let digits = code_digits(code)?;
         self.authorize_user(caller, user)?;
+        let owner = PendingOwner::Connection(caller.connection.clone());
+        self.complete_enrollment(caller, user, &owner, &digits, None, now)
+    }
+
+    /// The pending enrollment of `user`, if `owner` holds it, confirmed by `digits`.
+    fn complete_enrollment(
+        &self,
+        caller: &Caller,
+        user: &str,
+        owner: &PendingOwner,
+        digits: &str,
+        context: Option<&LoginContext>,
+        now: u64,
+    ) -> Result<Vec<String>, Error> {
         let no_pending = || {
             Error::NoPendingEnrollment(format!(
-                "no enrollment for {user} was started from this connection in the last 10 minutes"
+                "no enrollment for {user} was started from here in the last 10 minutes"
             ))
+        };
+        let held_by = |entry: &Pending| match (&entry.owner, owner) {
+            (PendingOwner::Connection(a), PendingOwner::Connection(b)) => a == b,
+            (PendingOwner::Token(a), PendingOwner::Token(b)) => {
+                crate::secret::constant_time_eq(a.as_bytes(), b.as_bytes())
+            }
+            _ => false,
         };
         let (secret, params, replace, step) = {
             let mut pending = lock(&self.pending);
             let entry = pending.get_mut(user).ok_or_else(no_pending)?;
-            if entry.connection != caller.connection
-                || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS
-            {
+            if !held_by(entry) || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS {
                 return Err(no_pending());
             }
             let check = totp::check(
                 &entry.secret,
                 entry.params,
-                &digits,
+                digits,
                 now,
                 self.config.totp.window.get(),
                 None,
@@ -777,16 +982,15 @@ impl Service {
         };
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
-        let existing = self.load(user)?;
-        if existing.is_some() && !replace {
+        let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
+        if record.is_enrolled() && !replace {
             return Err(Error::AlreadyEnrolled(format!(
                 "{user} was enrolled meanwhile"
             )));
         }
         let (plain, hashes) = backup::generate(BACKUP_CODE_COUNT)
             .map_err(|_| internal("backup codes could not be made"))?;
-        let record = UserRecord {
-            version: RECORD_VERSION,
+        record.enrollment = Some(Enrollment {
             totp: TotpEnrollment {
                 secret,
                 algorithm: params.algorithm,
@@ -794,11 +998,14 @@ impl Service {
                 period: params.period,
                 enrolled_at: now,
                 last_step: Some(step),
+                window: None,
             },
             backup_codes: hashes,
-            attempts: AttemptState::default(),
-            last_success: existing.and_then(|old| old.last_success),
-        };
+        });
+        record.attempts = AttemptState::default();
+        record.grace_started = None;
+        record.no_grace = false;
+        record.temporary_code = None;
         self.save(user, &record)?;
         lock(&self.pending).remove(user);
         let event = if replace {
@@ -807,7 +1014,59 @@ impl Service {
             "enrolled"
         };
         self.log.info(self.event(event, user, caller).as_str());
+        self.notify(event, user, caller, context, now);
         Ok(plain.iter().map(|code| code.to_string()).collect())
+    }
+
+    /// Root only: begin an enrollment inside a login, held by a token rather than a connection
+    /// (the PAM module opens a new connection for every call).
+    pub fn begin_login_enrollment(
+        &self,
+        caller: &Caller,
+        user: &str,
+        context: &LoginContext,
+        now: u64,
+    ) -> Result<LoginEnrollment, Error> {
+        self.authorize_root(caller)?;
+        check_user_name(user)?;
+        check_context(context)?;
+        // Only where the login's own plan says so.
+        let plan = self.login_plan(caller, user, context, now)?;
+        if plan.action != LoginAction::Enroll {
+            return Err(Error::PolicyForbids(
+                "enrollment at login does not apply here".into(),
+            ));
+        }
+        let mut token = [0u8; 16];
+        crate::secret::fill_random(&mut token).map_err(|_| internal("no random numbers"))?;
+        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let offer = self.offer(user, PendingOwner::Token(token.clone()), false, now)?;
+        self.log.info(
+            self.event("enrollment-started", user, caller)
+                .field("at_login", "yes")
+                .field("service", &context.service)
+                .field("rhost", &context.rhost)
+                .as_str(),
+        );
+        Ok(LoginEnrollment { token, offer })
+    }
+
+    /// Root only: confirm a login enrollment with its token.
+    pub fn confirm_login_enrollment(
+        &self,
+        caller: &Caller,
+        user: &str,
+        token: &str,
+        code: &str,
+        context: &LoginContext,
+        now: u64,
+    ) -> Result<Vec<String>, Error> {
+        let digits = code_digits(code)?;
+        self.authorize_root(caller)?;
+        check_user_name(user)?;
+        check_context(context)?;
+        let owner = PendingOwner::Token(token.to_owned());
+        self.complete_enrollment(caller, user, &owner, &digits, Some(context), now)
     }
 
     /// New backup codes; the old ones stop working. The user must give a current code.
@@ -822,20 +1081,27 @@ impl Service {
         self.existing_account(user)?;
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
+        let not_enrolled = || Error::NotEnrolled(format!("{user} is not enrolled"));
         let mut record = self
             .load(user)?
-            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+            .filter(UserRecord::is_enrolled)
+            .ok_or_else(not_enrolled)?;
         if caller.is(user) {
             self.require_code(caller, user, &mut record, code, now)?;
         }
         let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
             .map_err(|_| internal("backup codes could not be made"))?;
-        record.backup_codes = hashes;
+        record
+            .enrollment
+            .as_mut()
+            .ok_or_else(not_enrolled)?
+            .backup_codes = hashes;
         self.save(user, &record)?;
         self.log.info(
             self.event("backup-codes-regenerated", user, caller)
                 .as_str(),
         );
+        self.notify("backup-codes-regenerated", user, caller, None, now);
         Ok(plain.iter().map(|code| code.to_string()).collect())
     }
 
@@ -853,20 +1119,34 @@ impl Service {
         let _serialized = lock(&guard);
         let mut record = self
             .load(user)?
+            .filter(UserRecord::is_enrolled)
             .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
         if caller.is(user) {
             self.require_code(caller, user, &mut record, code, now)?;
         }
-        self.store
-            .remove(user)
-            .map_err(|error| self.store_failure(user, &error))?;
+        record.enrollment = None;
+        record.temporary_code = None;
+        record.sent_code = None;
+        self.save_or_remove(user, &record)?;
         self.log.info(self.event("disabled", user, caller).as_str());
+        self.notify("disabled", user, caller, None, now);
         Ok(())
     }
 
+    fn save_or_remove(&self, user: &str, record: &UserRecord) -> Result<(), Error> {
+        if record.is_empty() {
+            self.store
+                .remove(user)
+                .map(|_| ())
+                .map_err(|error| self.store_failure(user, &error))
+        } else {
+            self.save(user, record)
+        }
+    }
+
     /// Admin: remove a user's enrollment, state and any pending enrollment. Works on
-    /// unreadable state too.
-    pub fn reset_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
+    /// unreadable state too. The user gets no new grace period.
+    pub fn reset_user(&self, caller: &Caller, user: &str, now: u64) -> Result<(), Error> {
         self.authorize_admin(caller)?;
         check_user_name(user)?;
         let guard = self.user_lock(user);
@@ -879,7 +1159,11 @@ impl Service {
         if !had_record && !had_pending {
             return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
         }
+        let mut fresh = UserRecord::new();
+        fresh.no_grace = true;
+        self.save(user, &fresh)?;
         self.log.info(self.event("reset", user, caller).as_str());
+        self.notify("reset", user, caller, None, now);
         Ok(())
     }
 
@@ -901,7 +1185,8 @@ impl Service {
 
     /// A connection left the bus: its pending enrollments go with it.
     pub fn connection_closed(&self, connection: &str) {
-        lock(&self.pending).retain(|_, p| p.connection != connection);
+        lock(&self.pending)
+            .retain(|_, p| p.owner != PendingOwner::Connection(connection.to_owned()));
     }
 
     #[cfg(test)]
@@ -910,5 +1195,8 @@ impl Service {
     }
 }
 
+mod lifecycle;
 #[cfg(test)]
 mod tests;
+
+pub use lifecycle::format_utc;

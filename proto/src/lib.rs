@@ -361,8 +361,7 @@ pub trait Daemon1 {
     fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, Error>;
 
     /// Admin: take over an enrollment from google-authenticator or pam_oath.
-    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment)
-    -> Result<(), Error>;
+    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment) -> Result<(), Error>;
 }
 
 /// Whether `name` is an acceptable user name: 1..=64 bytes of `[A-Za-z0-9_.-]`, not starting

@@ -8,6 +8,7 @@ use twofactor_proto::{Error, LoginAction, LoginContext, VerifyOutcome};
 use super::*;
 use crate::accounts::FixedAccounts;
 use crate::log::MemoryLog;
+use crate::programs::MemoryNotifier;
 use crate::store::MemoryStore;
 
 const T0: u64 = 1_800_000_000; // a step boundary: 1_800_000_000 / 30 = 60_000_000
@@ -17,6 +18,7 @@ struct World {
     service: Service,
     store: Arc<MemoryStore>,
     log: Arc<MemoryLog>,
+    events: Arc<MemoryNotifier>,
 }
 
 fn world(config_text: &str) -> World {
@@ -28,17 +30,20 @@ fn world(config_text: &str) -> World {
         .with("sftp", 1004, &["sftponly"]);
     let store = Arc::new(MemoryStore::default());
     let log = Arc::new(MemoryLog::default());
+    let events = Arc::new(MemoryNotifier::default());
     let service = Service::new(
         config,
         store.clone(),
         Arc::new(accounts),
         log.clone(),
         "bastion".into(),
-    );
+    )
+    .with_notifier(events.clone());
     World {
         service,
         store,
         log,
+        events,
     }
 }
 
@@ -104,7 +109,7 @@ fn verify(world: &World, user: &str, code: &str, now: u64) -> VerifyReply {
 #[test]
 fn login_plan_follows_policy_and_enrollment() {
     let w = world(POLICY);
-    let plan = |user: &str| w.service.login_plan(&root(), user, &ctx()).unwrap();
+    let plan = |user: &str| w.service.login_plan(&root(), user, &ctx(), T0).unwrap();
     assert_eq!(
         plan("alice").action,
         LoginAction::Ignore,
@@ -134,7 +139,7 @@ fn login_plan_follows_policy_and_enrollment() {
 fn disabled_policy_ignores_even_an_enrolled_user() {
     let w = world(POLICY);
     enroll(&w, "sftp", 1004, T0);
-    let plan = w.service.login_plan(&root(), "sftp", &ctx()).unwrap();
+    let plan = w.service.login_plan(&root(), "sftp", &ctx(), T0).unwrap();
     assert_eq!(plan.action, LoginAction::Ignore);
 }
 
@@ -158,7 +163,10 @@ fn accepted_code_is_spent_and_replay_refused() {
     );
     // The stored step moved before the reply.
     let stored = w.store.load("alice").unwrap().unwrap();
-    assert_eq!(stored.totp.last_step, Some((T0 + 30) / 30));
+    assert_eq!(
+        stored.enrollment.unwrap().totp.last_step,
+        Some((T0 + 30) / 30)
+    );
     assert_eq!(stored.last_success.unwrap().service, "sshd");
 }
 
@@ -332,7 +340,7 @@ fn unreadable_state_fails_closed_for_that_user_only() {
     w.store.broken.lock().unwrap().push("bob".into());
     let result = w.service.verify(&root(), "bob", "123456", &ctx(), T0 + 60);
     assert!(matches!(result, Err(Error::Internal(_))), "{result:?}");
-    let plan = w.service.login_plan(&root(), "bob", &ctx());
+    let plan = w.service.login_plan(&root(), "bob", &ctx(), T0);
     assert!(
         matches!(plan, Err(Error::Internal(_))),
         "never 'not enrolled': {plan:?}"
@@ -352,9 +360,12 @@ fn unreadable_state_fails_closed_for_that_user_only() {
     let listed = w.service.list_users(&root(), T0).unwrap();
     let bob = listed.iter().find(|s| s.user == "bob").unwrap();
     assert!(!bob.problem.is_empty() && bob.locked);
-    w.service.reset_user(&root(), "bob").unwrap();
+    w.service.reset_user(&root(), "bob", T0).unwrap();
     assert_eq!(
-        w.service.login_plan(&root(), "bob", &ctx()).unwrap().action,
+        w.service
+            .login_plan(&root(), "bob", &ctx(), T0)
+            .unwrap()
+            .action,
         LoginAction::Deny
     );
 }
@@ -373,7 +384,7 @@ fn authorization_rules() {
     assert!(status(&carol_admin, "bob").is_ok());
     assert!(denied(status(&stranger, "alice")));
     assert!(denied(w.service.list_users(&alice, T0).map(|_| ())));
-    assert!(denied(w.service.reset_user(&alice, "alice")));
+    assert!(denied(w.service.reset_user(&alice, "alice", T0)));
     assert!(denied(w.service.unlock_user(&alice, "alice")));
     assert!(w.service.list_users(&carol_admin, T0).is_ok());
     let verify_other = w
@@ -568,7 +579,12 @@ fn disabling_needs_a_code_and_is_refused_while_required() {
     w.service
         .disable(&alice, "alice", &code(&secret, T0 + 30), T0 + 30)
         .unwrap();
-    assert_eq!(w.store.load("alice").unwrap(), None);
+    assert!(
+        w.store
+            .load("alice")
+            .unwrap()
+            .is_none_or(|r| !r.is_enrolled())
+    );
     assert!(
         w.log
             .lines()
@@ -654,4 +670,470 @@ fn concurrent_use_of_one_code_succeeds_once() {
         });
         assert_eq!(accepted, 1);
     }
+}
+
+// --- the life of an enrollment ------------------------------------------------------------
+
+const REQUIRED_AT_LOGIN: &str = r#"
+[policy]
+default = "required"
+[enrollment]
+at_login = true
+at_login_from = ["local", "10.0.0.0/8"]
+[lockout]
+max_failures = 100
+free_failures = 100
+"#;
+
+fn ctx_from(rhost: &str) -> LoginContext {
+    LoginContext {
+        rhost: rhost.into(),
+        ..ctx()
+    }
+}
+
+fn plan_at(w: &World, user: &str, rhost: &str, now: u64) -> LoginPlan {
+    w.service
+        .login_plan(&root(), user, &ctx_from(rhost), now)
+        .unwrap()
+}
+
+#[test]
+fn enrollment_at_login_only_from_allowed_places() {
+    let w = world(REQUIRED_AT_LOGIN);
+    assert_eq!(plan_at(&w, "alice", "", T0).action, LoginAction::Enroll);
+    assert_eq!(
+        plan_at(&w, "alice", "10.2.3.4", T0).action,
+        LoginAction::Enroll
+    );
+    let elsewhere = plan_at(&w, "alice", "203.0.113.5", T0);
+    assert_eq!(elsewhere.action, LoginAction::Deny);
+    // Beginning is refused where the plan is not Enroll, and for anyone but root.
+    let refused = w
+        .service
+        .begin_login_enrollment(&root(), "alice", &ctx_from("203.0.113.5"), T0);
+    assert!(
+        matches!(refused, Err(Error::PolicyForbids(_))),
+        "{refused:?}"
+    );
+    let alice = user_caller(&w, 1001, ":1.60");
+    let not_root = w
+        .service
+        .begin_login_enrollment(&alice, "alice", &ctx_from(""), T0);
+    assert!(matches!(not_root, Err(Error::AccessDenied(_))));
+}
+
+#[test]
+fn enrollment_at_login_is_held_by_its_token() {
+    let w = world(REQUIRED_AT_LOGIN);
+    let local = ctx_from("");
+    let started = w
+        .service
+        .begin_login_enrollment(&root(), "alice", &local, T0)
+        .unwrap();
+    assert_eq!(started.token.len(), 32);
+    let secret = Secret::from_base32(&started.offer.secret_base32).unwrap();
+    let code_now = code(&secret, T0);
+    // Another connection of root's without the token, or a wrong token, cannot confirm.
+    let by_connection = w
+        .service
+        .confirm_enrollment(&root(), "alice", &code_now, T0);
+    assert!(matches!(by_connection, Err(Error::NoPendingEnrollment(_))));
+    let wrong_token = w.service.confirm_login_enrollment(
+        &root(),
+        "alice",
+        &"0".repeat(32),
+        &code_now,
+        &local,
+        T0,
+    );
+    assert!(matches!(wrong_token, Err(Error::NoPendingEnrollment(_))));
+    let codes = w
+        .service
+        .confirm_login_enrollment(&root(), "alice", &started.token, &code_now, &local, T0)
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    assert_eq!(plan_at(&w, "alice", "", T0).action, LoginAction::Prompt);
+    assert_eq!(w.events.names(), ["enrolled"]);
+    assert_eq!(w.events.0.lock().unwrap()[0].service, "sshd");
+}
+
+#[test]
+fn grace_period_counts_from_the_first_login_and_ends() {
+    let w = world("[policy]\ndefault = \"required\"\n[enrollment]\ngrace_period = \"7d\"\n");
+    let first = T0 + 1000;
+    let during = plan_at(&w, "alice", "", first);
+    assert_eq!(during.action, LoginAction::Ignore);
+    let ends = first + 7 * 86_400;
+    assert!(
+        during.message.contains(&format_utc(ends)),
+        "{}",
+        during.message
+    );
+    assert!(during.message.contains("twofactor enroll"));
+    // Stored durably at the first attempt; later attempts do not restart it.
+    assert_eq!(
+        w.store.load("alice").unwrap().unwrap().grace_started,
+        Some(first)
+    );
+    assert_eq!(
+        plan_at(&w, "alice", "", ends - 1).action,
+        LoginAction::Ignore
+    );
+    let status = w.service.status(&root(), "alice", ends - 1).unwrap();
+    assert_eq!(status.grace_ends_at, ends);
+    assert_eq!(plan_at(&w, "alice", "", ends).action, LoginAction::Deny);
+}
+
+#[test]
+fn a_reset_user_gets_no_new_grace_period() {
+    let w = world("[policy]\ndefault = \"required\"\n[enrollment]\ngrace_period = \"7d\"\n");
+    enroll(&w, "alice", 1001, T0);
+    w.service.reset_user(&root(), "alice", T0 + 10).unwrap();
+    assert_eq!(plan_at(&w, "alice", "", T0 + 20).action, LoginAction::Deny);
+    assert!(w.events.names().contains(&"reset"));
+}
+
+#[test]
+fn leaving_a_required_group_keeps_the_enrollment() {
+    let w = world(POLICY);
+    enroll(&w, "bob", 1002, T0);
+    // bob is in wheel (required); the same store seen with bob out of wheel:
+    let config = Config::parse(POLICY, "test").unwrap();
+    let moved = Service::new(
+        config,
+        w.store.clone(),
+        Arc::new(FixedAccounts::default().with("bob", 1002, &["bob"])),
+        w.log.clone(),
+        "bastion".into(),
+    );
+    let plan = moved.login_plan(&root(), "bob", &ctx(), T0).unwrap();
+    assert_eq!(
+        plan.action,
+        LoginAction::Prompt,
+        "still enrolled, still asked"
+    );
+    let status = moved.status(&root(), "bob", T0).unwrap();
+    assert!(status.enrolled);
+    assert_eq!(status.policy, "optional");
+}
+
+#[test]
+fn backup_codes_count_down_warn_and_offer_a_new_set() {
+    let w = world(REQUIRED_AT_LOGIN);
+    let (secret, codes) = enroll(&w, "alice", 1001, T0);
+    for (index, backup) in codes.iter().enumerate() {
+        let reply = verify(&w, "alice", backup, T0 + index as u64);
+        assert_eq!(reply.outcome, VerifyOutcome::Accepted);
+        assert_eq!(reply.backup_codes_left, 9 - index as u32);
+        assert_eq!(reply.offer_new_backup_codes, index == 9, "{index}");
+    }
+    let names = w.events.names();
+    assert_eq!(
+        names.iter().filter(|n| **n == "backup-code-used").count(),
+        10
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "backup-codes-low").count(),
+        2,
+        "{names:?}"
+    );
+    // With none left, a TOTP login is offered a new set too.
+    let totp_login = verify(&w, "alice", &code(&secret, T0 + 60), T0 + 60);
+    assert!(totp_login.offer_new_backup_codes);
+    assert_eq!(
+        w.service
+            .status(&root(), "alice", T0)
+            .unwrap()
+            .backup_codes_left,
+        0
+    );
+}
+
+#[test]
+fn temporary_code_is_single_use_expires_and_allows_replacing() {
+    let w = world(POLICY);
+    let (_lost, _) = enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.70");
+    let refused = w.service.issue_temporary_code(&alice, "alice", 0, T0);
+    assert!(matches!(refused, Err(Error::AccessDenied(_))));
+    let too_long = w.service.issue_temporary_code(&root(), "alice", 86_401, T0);
+    assert!(matches!(too_long, Err(Error::InvalidInput(_))));
+    let issued = w
+        .service
+        .issue_temporary_code(&root(), "alice", 0, T0)
+        .unwrap();
+    assert_eq!(issued.expires_at, T0 + 3600);
+    assert_eq!(issued.code.len(), 14, "{}", issued.code);
+    let stored = format!("{:?}", w.store.load("alice").unwrap());
+    assert!(
+        !stored.contains(&issued.code.replace('-', "")),
+        "only the hash is kept"
+    );
+    let used = verify(&w, "alice", &issued.code, T0 + 10);
+    assert_eq!(used.outcome, VerifyOutcome::Accepted);
+    assert!(used.temporary_code_used);
+    assert_eq!(
+        verify(&w, "alice", &issued.code, T0 + 11).outcome,
+        VerifyOutcome::Rejected
+    );
+    // Expiry.
+    let short = w
+        .service
+        .issue_temporary_code(&root(), "alice", 60, T0 + 100)
+        .unwrap();
+    assert_eq!(
+        verify(&w, "alice", &short.code, T0 + 160).outcome,
+        VerifyOutcome::Rejected
+    );
+    // `enroll --replace` accepts it.
+    let again = w
+        .service
+        .issue_temporary_code(&root(), "alice", 0, T0 + 200)
+        .unwrap();
+    assert!(
+        w.service
+            .begin_enrollment(&alice, "alice", true, &again.code, T0 + 210)
+            .is_ok()
+    );
+    assert!(w.events.names().contains(&"temporary-code-issued"));
+}
+
+#[test]
+fn a_temporary_code_lets_a_reset_user_in_to_enroll_again() {
+    let w = world(REQUIRED_AT_LOGIN);
+    enroll(&w, "alice", 1001, T0);
+    w.service.reset_user(&root(), "alice", T0).unwrap();
+    let issued = w
+        .service
+        .issue_temporary_code(&root(), "alice", 0, T0)
+        .unwrap();
+    assert_eq!(
+        plan_at(&w, "alice", "203.0.113.5", T0).action,
+        LoginAction::Prompt
+    );
+    assert_eq!(
+        verify(&w, "alice", &issued.code, T0 + 1).outcome,
+        VerifyOutcome::Accepted
+    );
+    assert_eq!(
+        plan_at(&w, "alice", "203.0.113.5", T0 + 2).action,
+        LoginAction::Deny
+    );
+}
+
+fn sender_script(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("send");
+    let out = dir.join("sent");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nread code\necho \"$1 $code\" >> {}\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn codes_by_another_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let sender = sender_script(dir.path());
+    let w = world(&format!("[delivery]\ncommand = \"{}\"\n", sender.display()));
+    enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.80");
+    let off = w.service.send_code(&alice, "alice", &ctx(), T0);
+    assert!(
+        matches!(off, Err(Error::PolicyForbids(_))),
+        "off until an admin turns it on"
+    );
+    assert!(!plan_at(&w, "alice", "", T0).can_send_code);
+    assert!(matches!(
+        w.service.set_delivery(&alice, "alice", true),
+        Err(Error::AccessDenied(_))
+    ));
+    w.service.set_delivery(&root(), "alice", true).unwrap();
+    assert!(plan_at(&w, "alice", "", T0).can_send_code);
+    assert_eq!(
+        w.service.send_code(&alice, "alice", &ctx(), T0).unwrap(),
+        300
+    );
+    let sent = std::fs::read_to_string(dir.path().join("sent")).unwrap();
+    let (user, sent_code) = sent.trim().split_once(' ').unwrap();
+    assert_eq!((user, sent_code.len()), ("alice", 6));
+    let stored = format!("{:?}", w.store.load("alice").unwrap());
+    assert!(!stored.contains(sent_code));
+    assert!(!w.log.lines().join("\n").contains(sent_code));
+    // Valid for 5 minutes, once.
+    let late = verify(&w, "alice", sent_code, T0 + 300);
+    assert_eq!(late.outcome, VerifyOutcome::Rejected);
+    w.service
+        .send_code(&alice, "alice", &ctx(), T0 + 301)
+        .unwrap();
+    let sent = std::fs::read_to_string(dir.path().join("sent")).unwrap();
+    let fresh = sent
+        .lines()
+        .last()
+        .unwrap()
+        .split_once(' ')
+        .unwrap()
+        .1
+        .to_string();
+    assert_eq!(
+        verify(&w, "alice", &fresh, T0 + 302).outcome,
+        VerifyOutcome::Accepted
+    );
+    assert_eq!(
+        verify(&w, "alice", &fresh, T0 + 303).outcome,
+        VerifyOutcome::Rejected
+    );
+    // Rate limited: three sends per 15 minutes.
+    w.service
+        .send_code(&alice, "alice", &ctx(), T0 + 310)
+        .unwrap();
+    let limited = w.service.send_code(&alice, "alice", &ctx(), T0 + 320);
+    assert!(matches!(limited, Err(Error::Locked(_))), "{limited:?}");
+    assert!(
+        w.service
+            .send_code(&alice, "alice", &ctx(), T0 + 320 + 900)
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_failing_sender_leaves_no_working_code() {
+    let w = world("[delivery]\ncommand = \"/bin/false\"\n");
+    enroll(&w, "alice", 1001, T0);
+    w.service.set_delivery(&root(), "alice", true).unwrap();
+    let result = w.service.send_code(&root(), "alice", &ctx(), T0);
+    assert!(matches!(result, Err(Error::Internal(_))));
+    assert!(w.store.load("alice").unwrap().unwrap().sent_code.is_none());
+}
+
+fn imported(secret: &str) -> twofactor_proto::ImportedEnrollment {
+    twofactor_proto::ImportedEnrollment {
+        secret_base32: secret.into(),
+        algorithm: "SHA1".into(),
+        digits: 6,
+        period: 30,
+        window: 8,
+        last_step: T0 / 30,
+        scratch_codes: vec!["12345678".into(), "87654321".into()],
+        source: "google-authenticator".into(),
+    }
+}
+
+#[test]
+fn imports_keep_the_phone_working() {
+    let w = world(POLICY);
+    // An 80-bit secret, as google-authenticator makes.
+    let secret_text = "JBSWY3DPEHPK3PXP";
+    let carol = user_caller(&w, 1003, ":1.90");
+    let alice = user_caller(&w, 1001, ":1.91");
+    assert!(matches!(
+        w.service
+            .import_enrollment(&alice, "alice", &imported(secret_text), T0),
+        Err(Error::AccessDenied(_))
+    ));
+    w.service
+        .import_enrollment(&carol, "alice", &imported(secret_text), T0)
+        .unwrap();
+    let secret = Secret::from_base32(secret_text).unwrap();
+    // The step already used in the old tool stays spent; the imported window of ±8 applies.
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0), T0).outcome,
+        VerifyOutcome::Rejected
+    );
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0 + 8 * 30), T0).outcome,
+        VerifyOutcome::Accepted
+    );
+    // Scratch codes are single-use backup codes.
+    let reply = verify(&w, "alice", "87654321", T0 + 1);
+    assert!(reply.outcome == VerifyOutcome::Accepted && reply.backup_code_used);
+    assert_eq!(reply.backup_codes_left, 1);
+    assert_eq!(
+        verify(&w, "alice", "87654321", T0 + 2).outcome,
+        VerifyOutcome::Rejected
+    );
+    assert!(matches!(
+        w.service
+            .import_enrollment(&carol, "alice", &imported(secret_text), T0),
+        Err(Error::AlreadyEnrolled(_))
+    ));
+}
+
+#[test]
+fn bad_imports_are_refused() {
+    let w = world(POLICY);
+    let mut short = imported("JBSWY3DP");
+    assert!(matches!(
+        w.service.import_enrollment(&root(), "alice", &short, T0),
+        Err(Error::InvalidInput(_))
+    ));
+    short = imported("JBSWY3DPEHPK3PXP");
+    short.scratch_codes = vec!["123456".into()];
+    assert!(
+        matches!(
+            w.service.import_enrollment(&root(), "alice", &short, T0),
+            Err(Error::InvalidInput(_))
+        ),
+        "scratch codes that look like TOTP codes"
+    );
+    short.scratch_codes = vec!["12345678".into(), "123456789".into()];
+    assert!(matches!(
+        w.service.import_enrollment(&root(), "alice", &short, T0),
+        Err(Error::InvalidInput(_))
+    ));
+    short.scratch_codes = vec![];
+    short.digits = 9;
+    assert!(matches!(
+        w.service.import_enrollment(&root(), "alice", &short, T0),
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+#[test]
+fn every_change_is_notified() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.95");
+    w.service
+        .regenerate_backup_codes(&alice, "alice", &code(&secret, T0 + 30), T0 + 30)
+        .unwrap();
+    let offer = w
+        .service
+        .begin_enrollment(&alice, "alice", true, &code(&secret, T0 + 60), T0 + 60)
+        .unwrap();
+    let new = Secret::from_base32(&offer.secret_base32).unwrap();
+    w.service
+        .confirm_enrollment(&alice, "alice", &code(&new, T0 + 90), T0 + 90)
+        .unwrap();
+    w.service
+        .disable(&alice, "alice", &code(&new, T0 + 120), T0 + 120)
+        .unwrap();
+    assert_eq!(
+        w.events.names(),
+        [
+            "enrolled",
+            "backup-codes-regenerated",
+            "enrollment-replaced",
+            "disabled"
+        ]
+    );
+    let events = w.events.0.lock().unwrap();
+    assert!(events.iter().all(|e| e.user == "alice" && e.by_uid == 1001));
+}
+
+#[test]
+fn a_lockout_is_notified() {
+    let w = world("[lockout]\nmax_failures = 2\n");
+    enroll(&w, "alice", 1001, T0);
+    verify(&w, "alice", "000000", T0 + 1);
+    verify(&w, "alice", "000000", T0 + 2);
+    assert_eq!(w.events.names(), ["enrolled", "locked"]);
+    assert_eq!(w.events.0.lock().unwrap()[1].rhost, "192.0.2.7");
 }

@@ -2,27 +2,35 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
 use super::*;
 use crate::backup::BackupCodeHashes;
-use crate::record::{AttemptState, TotpEnrollment};
+use crate::record::{AttemptState, Enrollment, TotpEnrollment};
 use crate::secret::Secret;
 use twofactor_config::Algorithm;
 
 pub(crate) fn sample_record(last_step: u64) -> UserRecord {
     UserRecord {
         version: RECORD_VERSION,
-        totp: TotpEnrollment {
-            secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-            enrolled_at: 1_700_000_000,
-            last_step: Some(last_step),
+        enrollment: Some(Enrollment {
+            totp: TotpEnrollment {
+                secret: Secret::from_base32("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap(),
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+                enrolled_at: 1_700_000_000,
+                last_step: Some(last_step),
+                window: None,
+            },
+            backup_codes: BackupCodeHashes {
+                digits: 10,
+                salt: "00".repeat(16),
+                hashes: vec!["ab".repeat(32)],
+            },
+        }),
+        attempts: AttemptState {
+            failures_since_success: 2,
+            ..AttemptState::default()
         },
-        backup_codes: BackupCodeHashes {
-            salt: "00".repeat(16),
-            hashes: vec!["ab".repeat(32)],
-        },
-        attempts: AttemptState::default(),
-        last_success: None,
+        grace_started: Some(5),
+        ..UserRecord::default()
     }
 }
 
