@@ -175,7 +175,8 @@ impl Flow<'_> {
                 }
                 Outcome::Ignore
             }
-            LoginAction::Deny => {
+            // Enrollment at login is not built yet: deny, as when it is off.
+            LoginAction::Deny | LoginAction::Enroll => {
                 let message = if plan.message.is_empty() {
                     messages::DENIED
                 } else {

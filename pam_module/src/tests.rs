@@ -199,6 +199,7 @@ fn plan(action: LoginAction, message: &str) -> LoginPlan {
     LoginPlan {
         action,
         message: message.into(),
+        can_send_code: false,
     }
 }
 
@@ -211,6 +212,8 @@ fn reply(outcome: VerifyOutcome) -> VerifyReply {
         retry_after_seconds: 0,
         failures_since_success: 0,
         last_failure_time: 0,
+        temporary_code_used: false,
+        offer_new_backup_codes: false,
     }
 }
 

@@ -162,7 +162,8 @@ fn check_threads() {
                 plan.unwrap(),
                 LoginPlan {
                     action: LoginAction::Prompt,
-                    message: String::new()
+                    message: String::new(),
+                    can_send_code: false,
                 }
             );
             let reply = verify.unwrap();
@@ -238,6 +239,7 @@ fn fake_daemon(address: &str, parent: &str) {
                     let plan = LoginPlan {
                         action: LoginAction::Prompt,
                         message: String::new(),
+                        can_send_code: false,
                     };
                     conn.reply(&header, &plan).await.unwrap();
                 }
@@ -257,6 +259,8 @@ fn fake_daemon(address: &str, parent: &str) {
                         retry_after_seconds: 0,
                         failures_since_success: u32::try_from(threads_of(parent)).unwrap(),
                         last_failure_time: 0,
+                        temporary_code_used: false,
+                        offer_new_backup_codes: false,
                     };
                     conn.reply(&header, &reply).await.unwrap();
                 }

@@ -40,6 +40,9 @@ impl Fake {
                 last_success_service: String::new(),
                 last_success_rhost: String::new(),
                 problem: String::new(),
+                grace_ends_at: 0,
+                temporary_code_expires_at: 0,
+                delivery_enabled: false,
             }),
             calls: RefCell::new(Vec::new()),
         }
@@ -121,6 +124,8 @@ impl Daemon for Fake {
             retry_after_seconds: 0,
             failures_since_success: 0,
             last_failure_time: 0,
+            temporary_code_used: false,
+            offer_new_backup_codes: false,
         })
     }
 
