@@ -1152,13 +1152,16 @@ impl Service {
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
         let had_pending = lock(&self.pending).remove(user).is_some();
-        let had_record = self
-            .store
-            .remove(user)
-            .map_err(|error| self.store_failure(user, &error))?;
-        if !had_record && !had_pending {
+        // Unreadable state counts as something to reset.
+        let had_enrollment = self.store.load(user).map_or(true, |record| {
+            record.is_some_and(|r| r.is_enrolled() || r.temporary_code.is_some())
+        });
+        if !had_enrollment && !had_pending {
             return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
         }
+        self.store
+            .remove(user)
+            .map_err(|error| self.store_failure(user, &error))?;
         let mut fresh = UserRecord::new();
         fresh.no_grace = true;
         self.save(user, &fresh)?;

@@ -17,14 +17,16 @@ PATH = "/org/twofactor/Daemon1"
 
 # Method -> (input signature, names of the reply struct's fields or None).
 VERIFY_FIELDS = ["outcome", "backup_code_used", "backup_codes_left", "clock_skew_seconds",
-                 "retry_after_seconds", "failures_since_success", "last_failure_time"]
+                 "retry_after_seconds", "failures_since_success", "last_failure_time",
+                 "temporary_code_used", "offer_new_backup_codes"]
 STATUS_FIELDS = ["user", "enrolled", "policy", "policy_source", "backup_codes_left", "locked",
                  "retry_after_seconds", "failures_since_success", "enrolled_at",
-                 "last_success_time", "last_success_service", "last_success_rhost", "problem"]
+                 "last_success_time", "last_success_service", "last_success_rhost", "problem",
+                 "grace_ends_at", "temporary_code_expires_at", "delivery_enabled"]
 OFFER_FIELDS = ["otpauth_uri", "secret_base32", "label", "issuer", "algorithm", "digits",
                 "period", "expires_in_seconds"]
 METHODS = {
-    "LoginPlan": ("s(sss)", ["action", "message"]),
+    "LoginPlan": ("s(sss)", ["action", "message", "can_send_code"]),
     "Verify": ("ss(sss)", VERIFY_FIELDS),
     "Status": ("s", STATUS_FIELDS),
     "BeginEnrollment": ("sbs", OFFER_FIELDS),
@@ -35,6 +37,12 @@ METHODS = {
     "ResetUser": ("s", None),
     "UnlockUser": ("s", None),
     "ExplainPolicy": ("s", ["user", "policy", "source", "explanation"]),
+    "BeginLoginEnrollment": ("s(sss)", ["token", "offer"]),
+    "ConfirmLoginEnrollment": ("ss s(sss)".replace(" ", ""), None),
+    "IssueTemporaryCode": ("st", ["code", "expires_at"]),
+    "SetDelivery": ("sb", None),
+    "SendCode": ("s(sss)", None),
+    "ImportEnrollment": ("s(ssuuutass)", None),
 }
 
 

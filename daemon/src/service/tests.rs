@@ -791,6 +791,8 @@ fn a_reset_user_gets_no_new_grace_period() {
     enroll(&w, "alice", 1001, T0);
     w.service.reset_user(&root(), "alice", T0 + 10).unwrap();
     assert_eq!(plan_at(&w, "alice", "", T0 + 20).action, LoginAction::Deny);
+    let again = w.service.reset_user(&root(), "alice", T0 + 30);
+    assert!(matches!(again, Err(Error::NotEnrolled(_))), "{again:?}");
     assert!(w.events.names().contains(&"reset"));
 }
 
