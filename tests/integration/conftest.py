@@ -80,8 +80,9 @@ class Bus:
 class Daemon:
     """The real twofactord binary on a bus."""
 
-    def __init__(self, bus, workdir, config_text="", extra_args=()):
+    def __init__(self, bus, workdir, config_text="", extra_args=(), env=None):
         self.bus = bus
+        self.env = dict(env or {})
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state = self.dir / "state"
@@ -97,7 +98,8 @@ class Daemon:
         self.proc = subprocess.Popen(
             [binary("twofactord"), "--bus-address", self.bus.address,
              "--state-dir", str(self.state), "--config", str(self.config), *self.extra_args],
-            stdout=self.log_file, stderr=subprocess.STDOUT)
+            stdout=self.log_file, stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None)
         wait_for_owner(self.bus.address, self.proc)
 
     def stop(self, sig=signal.SIGTERM):
@@ -114,6 +116,14 @@ class Daemon:
 
     def log_text(self):
         return self.log.read_text()
+
+    def memory_kib(self, field):
+        """VmRSS, VmHWM, ... of the running daemon, in KiB."""
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            key, _, value = line.partition(":")
+            if key == field:
+                return int(value.split()[0])
+        raise KeyError(field)
 
 
 def name_owner(address):
@@ -225,6 +235,122 @@ def fresh_code(secret, after_step=None):
     return oathtool(secret, at=step * 30), step
 
 
+CONTEXT = {"service": "sshd", "rhost": "192.0.2.1", "tty": "ssh"}
+# Error names, spelled once.
+ERR = "org.twofactor.Error."
+ACCESS_DENIED = ERR + "AccessDenied"
+
+# How often next_code() had to wait for the clock: the suite is written so this stays 0.
+CLOCK_WAITS = []
+
+
+def next_code(secret, last_step, period=30, digits=6, algorithm="sha1"):
+    """(code, step) for the earliest step after `last_step` that is not behind the current
+    one, so it stays inside the ±1 window even if the clock ticks before the daemon checks.
+    Waits only when that step is still beyond the window; tests are written to avoid it."""
+    while True:
+        now_step = int(time.time()) // period
+        step = max(last_step + 1, now_step)
+        if step <= now_step + 1:
+            return oathtool(secret, at=step * period, digits=digits, algorithm=algorithm,
+                            period=period), step
+        wait = (step - 1) * period - time.time() + 0.05
+        CLOCK_WAITS.append(wait)
+        time.sleep(max(wait, 0.05))
+
+
+def wrong_code(secret, reach=25, period=30, digits=6):
+    """A well-formed code that matches no step within `reach` steps of now (so no skew hint
+    and no accidental acceptance)."""
+    import pyotp
+    totp = pyotp.TOTP(secret, digits=digits, interval=period)
+    now = time.time()
+    near = {totp.at(now + k * period) for k in range(-reach, reach + 1)}
+    for candidate in ("000000", "123456", "999999", "314159", "271828"):
+        candidate = candidate[:digits].ljust(digits, "0")
+        if candidate not in near:
+            return candidate
+    raise AssertionError("no wrong code found")
+
+
+class Session:
+    """One D-Bus connection kept open by a tfcall.py process running as `user` (a User,
+    None for root, or a bare uid for a uid with no passwd entry)."""
+
+    def __init__(self, address, user=None):
+        command = [SYSTEM_PYTHON, str(TFCALL), address, "serve"]
+        if isinstance(user, int):
+            command[0:0] = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+        elif user is not None:
+            command[0:0] = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}",
+                            "--init-groups"]
+        self.user = user
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=CLEAN_ENV)
+
+    def _ask(self, request):
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"tfcall session died: {self.proc.stderr.read()}")
+        return json.loads(line)
+
+    def call(self, method, *args):
+        return self._ask({"method": method, "args": list(args)})
+
+    def enroll(self, user, replace=False, current_code=""):
+        return self._ask({"op": "enroll", "user": user, "replace": replace,
+                          "current_code": current_code})
+
+    def unique_name(self):
+        return self._ask({"op": "unique_name"})["ok"]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Enrollment:
+    """What a test knows about an enrolled user: the secret, unused backup codes and the
+    highest step the daemon has accepted."""
+
+    def __init__(self, result):
+        assert "ok" in result, result
+        self.secret = result["ok"]["secret"]
+        self.backup_codes = list(result["ok"]["backup_codes"])
+        self.step = result["ok"]["step"]
+        self.offer = result["ok"].get("offer")
+
+    def code(self):
+        """A code the daemon will accept now; marks its step as spent."""
+        code, self.step = next_code(self.secret, self.step)
+        return code
+
+
+def enroll(address, user, as_user="root"):
+    """Enroll `user` (a User or a name) from a connection of `as_user` (default: root)."""
+    name = user if isinstance(user, str) else user.name
+    caller = None if as_user == "root" else as_user
+    with Session(address, caller) as session:
+        return Enrollment(session.enroll(name))
+
+
+def root_call(address, method, *args):
+    return call_as(address, None, method, *args)
+
+
+def state_file(daemon, name):
+    return daemon.state / "users" / f"{name}.toml"
+
+
 @pytest.fixture
 def workdir():
     """A directory the test users can reach (pytest's own tmp_path is root-only)."""
@@ -253,8 +379,8 @@ def users():
 def make_daemon(bus, workdir):
     made = []
 
-    def make(config_text="", bus_override=None, name="daemon"):
-        d = Daemon(bus_override or bus, workdir / name, config_text)
+    def make(config_text="", bus_override=None, name="daemon", env=None):
+        d = Daemon(bus_override or bus, workdir / name, config_text, env=env)
         made.append(d)
         return d
 
@@ -266,3 +392,10 @@ def make_daemon(bus, workdir):
 @pytest.fixture
 def daemon(make_daemon):
     return make_daemon()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CLOCK_WAITS:
+        terminalreporter.write_line(
+            f"next_code() waited for the TOTP clock {len(CLOCK_WAITS)} time(s), "
+            f"{sum(CLOCK_WAITS):.1f} s in all")

@@ -4,6 +4,11 @@
 Run as any uid (the tests use setpriv) so the daemon sees a real caller:
     tfcall.py ADDRESS METHOD JSON_ARGS      -> prints {"ok": reply} or {"error": name, ...}
     tfcall.py ADDRESS enroll USER           -> begin, code from pyotp, confirm, one connection
+    tfcall.py ADDRESS serve                 -> one connection kept open; reads one JSON request
+                                               a line ({"method": M, "args": [...]},
+                                               {"op": "enroll", "user": U} (confirms with
+                                               the previous step's code) or
+                                               {"op": "unique_name"}) and answers one JSON line
 """
 import json
 import sys
@@ -81,22 +86,52 @@ def call(conn, method, args):
     return {"ok": shape(method, reply.body)}
 
 
-def enroll(conn, user):
+def enroll(conn, user, replace=False, current_code="", previous_step=False):
+    """Begin and confirm on this connection, with a code from pyotp; "step" in the result is
+    the step the daemon accepted. With previous_step, confirm with the previous step's code
+    (inside the window) so that the current and the next step's codes stay unspent."""
     import pyotp
-    offer = call(conn, "BeginEnrollment", [user, False, ""])
+    offer = call(conn, "BeginEnrollment", [user, replace, current_code])
     if "error" in offer:
         return offer
     totp = pyotp.parse_uri(offer["ok"]["otpauth_uri"])
-    confirmed = call(conn, "ConfirmEnrollment", [user, totp.at(time.time())])
+    period = offer["ok"]["period"]
+    for back in ((1, 0) if previous_step else (0,)):
+        # If the clock ticked between our reading and the daemon's, the previous step fell
+        # out of the window: the current one is inside it whatever happens.
+        step = int(time.time()) // period - back
+        confirmed = call(conn, "ConfirmEnrollment", [user, totp.at(step * period)])
+        if confirmed.get("error") != "org.twofactor.Error.WrongCode":
+            break
     if "error" in confirmed:
         return confirmed
-    return {"ok": {"secret": offer["ok"]["secret_base32"], "backup_codes": confirmed["ok"]}}
+    return {"ok": {"secret": offer["ok"]["secret_base32"], "backup_codes": confirmed["ok"],
+                   "step": step, "offer": offer["ok"]}}
+
+
+def serve(conn):
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            if request.get("op") == "unique_name":
+                result = {"ok": conn.unique_name}
+            elif request.get("op") == "enroll":
+                result = enroll(conn, request["user"], request.get("replace", False),
+                                request.get("current_code", ""), previous_step=True)
+            else:
+                result = call(conn, request["method"], request.get("args", []))
+        except Exception as error:  # a broken connection, a timeout: tell the test
+            result = {"exception": f"{type(error).__name__}: {error}"}
+        print(json.dumps(result), flush=True)
 
 
 def main():
     address, method = sys.argv[1], sys.argv[2]
     conn = open_dbus_connection(bus=address)
     try:
+        if method == "serve":
+            serve(conn)
+            return
         if method == "enroll":
             result = enroll(conn, sys.argv[3])
         else:
