@@ -1,7 +1,9 @@
 //! Backup codes: 10 random digits each, single use, stored as argon2id hashes under one
 //! per-user salt so that checking an attempt costs one argon2 evaluation however many remain.
 
-use argon2::Argon2;
+use std::sync::{Condvar, Mutex, OnceLock};
+
+use argon2::{Argon2, Block};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -42,10 +44,65 @@ pub fn looks_like_backup_code(digits: &str) -> bool {
 
 fn hash(digits: &str, salt: &[u8]) -> std::io::Result<Zeroizing<[u8; HASH_LEN]>> {
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    Argon2::default()
-        .hash_password_into(digits.as_bytes(), salt, out.as_mut())
-        .map_err(|error| std::io::Error::other(format!("argon2: {error}")))?;
+    let argon2 = Argon2::default();
+    WorkAreas::global().with_area(argon2.params().block_count(), |area| {
+        argon2
+            .hash_password_into_with_memory(digits.as_bytes(), salt, out.as_mut(), area)
+            .map_err(|error| std::io::Error::other(format!("argon2: {error}")))
+    })?;
     Ok(out)
+}
+
+/// Argon2's 19 MiB work areas, reused and at most one per CPU. Allocating one per hash let
+/// glibc keep every freed area in per-thread arenas (over 1 GB after a burst of enrollments);
+/// with a fixed pool, memory stays bounded and concurrent hashes wait their turn.
+struct WorkAreas {
+    free: Mutex<Vec<Vec<Block>>>,
+    returned: Condvar,
+    limit: usize,
+    made: Mutex<usize>,
+}
+
+impl WorkAreas {
+    fn global() -> &'static WorkAreas {
+        static AREAS: OnceLock<WorkAreas> = OnceLock::new();
+        AREAS.get_or_init(|| WorkAreas {
+            free: Mutex::new(Vec::new()),
+            returned: Condvar::new(),
+            limit: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            made: Mutex::new(0),
+        })
+    }
+
+    fn with_area<R>(&self, blocks: usize, work: impl FnOnce(&mut [Block]) -> R) -> R {
+        let mut area = self.take(blocks);
+        let result = work(&mut area);
+        // What is left in the area is derived from the code: wipe it before the next use.
+        area.fill(Block::new());
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(area);
+        self.returned.notify_one();
+        result
+    }
+
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(area) = free.pop() {
+                return area;
+            }
+            {
+                let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+                if *made < self.limit {
+                    *made += 1;
+                    return vec![Block::new(); blocks];
+                }
+            }
+            free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 fn to_hex(bytes: &[u8]) -> String {
@@ -239,6 +296,23 @@ mod tests {
         assert_eq!(hashes.digits, 8);
         assert!(hashes.fits("11112222") && !hashes.fits("1111222233"));
         assert_eq!(hashes.find("87654321").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn concurrent_hashes_share_a_bounded_pool() {
+        let (_, hashes) = generate(1).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| assert_eq!(hashes.find("0000000000").unwrap(), None));
+            }
+        });
+        let areas = WorkAreas::global();
+        let made = *areas.made.lock().unwrap();
+        assert!(
+            made >= 1 && made <= areas.limit,
+            "{made} areas for {} CPUs",
+            areas.limit
+        );
     }
 
     #[test]

@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
+// Replies are spelled out as tuples (`twofactor_proto::reply`) because the interface macro
+// lists the out arguments of a literal tuple one by one, as they travel on the wire.
 use twofactor_proto::{
-    EnrollmentOffer, Error, ImportedEnrollment, LoginContext, LoginEnrollment, LoginPlan,
-    PolicyExplanation, TemporaryCode, UserStatus, VerifyReply,
+    EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, UserStatus,
+    VerifyOutcome,
 };
 use zbus::message::Header;
 use zbus::{Connection, fdo};
@@ -116,19 +118,32 @@ impl Daemon {
 
 #[zbus::interface(name = "org.twofactor.Daemon1")]
 impl Daemon {
+    #[zbus(out_args("action", "message", "can_send_code"))]
     async fn login_plan(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
         context: LoginContext,
-    ) -> Result<LoginPlan, Error> {
+    ) -> Result<(LoginAction, String, bool), Error> {
         self.run(&header, connection, move |service, caller, now| {
             service.login_plan(caller, &user, &context, now)
         })
         .await
+        .map(Into::into)
     }
 
+    #[zbus(out_args(
+        "outcome",
+        "backup_code_used",
+        "backup_codes_left",
+        "clock_skew_seconds",
+        "retry_after_seconds",
+        "failures_since_success",
+        "last_failure_time",
+        "temporary_code_used",
+        "offer_new_backup_codes"
+    ))]
     async fn verify(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -136,26 +151,76 @@ impl Daemon {
         user: String,
         code: String,
         context: LoginContext,
-    ) -> Result<VerifyReply, Error> {
+    ) -> Result<(VerifyOutcome, bool, u32, i64, u64, u32, u64, bool, bool), Error> {
         let code = zeroize::Zeroizing::new(code);
         self.run(&header, connection, move |service, caller, now| {
             service.verify(caller, &user, &code, &context, now)
         })
         .await
+        .map(Into::into)
     }
 
+    #[zbus(out_args(
+        "user",
+        "enrolled",
+        "policy",
+        "policy_source",
+        "backup_codes_left",
+        "locked",
+        "retry_after_seconds",
+        "failures_since_success",
+        "enrolled_at",
+        "last_success_time",
+        "last_success_service",
+        "last_success_rhost",
+        "problem",
+        "grace_ends_at",
+        "temporary_code_expires_at",
+        "delivery_enabled"
+    ))]
     async fn status(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
-    ) -> Result<UserStatus, Error> {
+    ) -> Result<
+        (
+            String,
+            bool,
+            String,
+            String,
+            u32,
+            bool,
+            u64,
+            u32,
+            u64,
+            u64,
+            String,
+            String,
+            String,
+            u64,
+            u64,
+            bool,
+        ),
+        Error,
+    > {
         self.run(&header, connection, move |service, caller, now| {
             service.status(caller, &user, now)
         })
         .await
+        .map(Into::into)
     }
 
+    #[zbus(out_args(
+        "otpauth_uri",
+        "secret_base32",
+        "label",
+        "issuer",
+        "algorithm",
+        "digits",
+        "period",
+        "expires_in_seconds"
+    ))]
     async fn begin_enrollment(
         &self,
         #[zbus(header)] header: Header<'_>,
@@ -163,12 +228,13 @@ impl Daemon {
         user: String,
         replace: bool,
         current_code: String,
-    ) -> Result<EnrollmentOffer, Error> {
+    ) -> Result<(String, String, String, String, String, u32, u32, u64), Error> {
         let code = zeroize::Zeroizing::new(current_code);
         self.run(&header, connection, move |service, caller, now| {
             service.begin_enrollment(caller, &user, replace, &code, now)
         })
         .await
+        .map(Into::into)
     }
 
     async fn confirm_enrollment(
@@ -248,29 +314,33 @@ impl Daemon {
         .await
     }
 
+    #[zbus(out_args("user", "policy", "source", "explanation"))]
     async fn explain_policy(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
-    ) -> Result<PolicyExplanation, Error> {
+    ) -> Result<(String, String, String, String), Error> {
         self.run(&header, connection, move |service, caller, _| {
             service.explain_policy(caller, &user)
         })
         .await
+        .map(Into::into)
     }
 
+    #[zbus(out_args("token", "offer"))]
     async fn begin_login_enrollment(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
         context: LoginContext,
-    ) -> Result<LoginEnrollment, Error> {
+    ) -> Result<(String, EnrollmentOffer), Error> {
         self.run(&header, connection, move |service, caller, now| {
             service.begin_login_enrollment(caller, &user, &context, now)
         })
         .await
+        .map(Into::into)
     }
 
     async fn confirm_login_enrollment(
@@ -290,17 +360,19 @@ impl Daemon {
         .await
     }
 
+    #[zbus(out_args("code", "expires_at"))]
     async fn issue_temporary_code(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
         expires_in_seconds: u64,
-    ) -> Result<TemporaryCode, Error> {
+    ) -> Result<(String, u64), Error> {
         self.run(&header, connection, move |service, caller, now| {
             service.issue_temporary_code(caller, &user, expires_in_seconds, now)
         })
         .await
+        .map(Into::into)
     }
 
     async fn set_delivery(

@@ -282,6 +282,117 @@ impl std::fmt::Debug for ImportedEnrollment {
     }
 }
 
+/// A struct returned by a method travels as the reply's out arguments, one per field. The
+/// daemon returns these tuples so that its introspection lists the same out arguments that go
+/// on the wire; clients decode the struct itself. `tests::reply_tuples_match_their_structs`
+/// keeps both in step.
+pub mod reply {
+    use super::*;
+
+    pub type LoginPlanArgs = (LoginAction, String, bool);
+    pub type VerifyReplyArgs = (VerifyOutcome, bool, u32, i64, u64, u32, u64, bool, bool);
+    pub type UserStatusArgs = (
+        String,
+        bool,
+        String,
+        String,
+        u32,
+        bool,
+        u64,
+        u32,
+        u64,
+        u64,
+        String,
+        String,
+        String,
+        u64,
+        u64,
+        bool,
+    );
+    pub type EnrollmentOfferArgs = (String, String, String, String, String, u32, u32, u64);
+    pub type PolicyExplanationArgs = (String, String, String, String);
+    pub type LoginEnrollmentArgs = (String, EnrollmentOffer);
+    pub type TemporaryCodeArgs = (String, u64);
+
+    impl From<LoginPlan> for LoginPlanArgs {
+        fn from(p: LoginPlan) -> Self {
+            (p.action, p.message, p.can_send_code)
+        }
+    }
+
+    impl From<VerifyReply> for VerifyReplyArgs {
+        fn from(r: VerifyReply) -> Self {
+            (
+                r.outcome,
+                r.backup_code_used,
+                r.backup_codes_left,
+                r.clock_skew_seconds,
+                r.retry_after_seconds,
+                r.failures_since_success,
+                r.last_failure_time,
+                r.temporary_code_used,
+                r.offer_new_backup_codes,
+            )
+        }
+    }
+
+    impl From<UserStatus> for UserStatusArgs {
+        fn from(s: UserStatus) -> Self {
+            (
+                s.user,
+                s.enrolled,
+                s.policy,
+                s.policy_source,
+                s.backup_codes_left,
+                s.locked,
+                s.retry_after_seconds,
+                s.failures_since_success,
+                s.enrolled_at,
+                s.last_success_time,
+                s.last_success_service,
+                s.last_success_rhost,
+                s.problem,
+                s.grace_ends_at,
+                s.temporary_code_expires_at,
+                s.delivery_enabled,
+            )
+        }
+    }
+
+    impl From<EnrollmentOffer> for EnrollmentOfferArgs {
+        fn from(o: EnrollmentOffer) -> Self {
+            (
+                o.otpauth_uri,
+                o.secret_base32,
+                o.label,
+                o.issuer,
+                o.algorithm,
+                o.digits,
+                o.period,
+                o.expires_in_seconds,
+            )
+        }
+    }
+
+    impl From<PolicyExplanation> for PolicyExplanationArgs {
+        fn from(e: PolicyExplanation) -> Self {
+            (e.user, e.policy, e.source, e.explanation)
+        }
+    }
+
+    impl From<LoginEnrollment> for LoginEnrollmentArgs {
+        fn from(e: LoginEnrollment) -> Self {
+            (e.token, e.offer)
+        }
+    }
+
+    impl From<TemporaryCode> for TemporaryCodeArgs {
+        fn from(t: TemporaryCode) -> Self {
+            (t.code, t.expires_at)
+        }
+    }
+}
+
 /// The daemon's D-Bus interface, as seen by clients. The daemon implements the same methods
 /// with `#[zbus::interface]`; the integration tests compare both with the XML in `packaging/`.
 #[zbus::proxy(
@@ -443,6 +554,43 @@ mod tests {
         };
         let shown = format!("{offer:?}");
         assert!(!shown.contains("JBSWY3DPEHPK3PXP"), "{shown}");
+    }
+
+    #[test]
+    fn reply_tuples_match_their_structs() {
+        use reply::*;
+        use zbus::Type;
+        fn fields_of<S: Type, T: Type>() -> (String, String) {
+            let strukt = S::SIGNATURE.to_string();
+            let inner = strukt
+                .strip_prefix('(')
+                .and_then(|s| s.strip_suffix(')'))
+                .unwrap_or_default()
+                .to_string();
+            (
+                inner,
+                T::SIGNATURE
+                    .to_string()
+                    .trim_matches(|c| c == '(' || c == ')')
+                    .to_string(),
+            )
+        }
+        let pairs = [
+            fields_of::<LoginPlan, LoginPlanArgs>(),
+            fields_of::<VerifyReply, VerifyReplyArgs>(),
+            fields_of::<UserStatus, UserStatusArgs>(),
+            fields_of::<EnrollmentOffer, EnrollmentOfferArgs>(),
+            fields_of::<PolicyExplanation, PolicyExplanationArgs>(),
+            fields_of::<TemporaryCode, TemporaryCodeArgs>(),
+        ];
+        for (strukt, tuple) in pairs {
+            assert!(!strukt.is_empty());
+            assert_eq!(strukt, tuple);
+        }
+        assert_eq!(
+            LoginEnrollment::SIGNATURE.to_string(),
+            format!("(s{})", EnrollmentOffer::SIGNATURE)
+        );
     }
 
     #[test]

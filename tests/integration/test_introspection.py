@@ -98,7 +98,7 @@ def drift(expected, live):
 def test_packaged_xml_matches_the_live_daemon(bus, daemon):
     live = describe(our_interface(introspect(bus.address)))
     packaged = describe(our_interface(XML.read_text()))
-    assert len(packaged["methods"]) == 11
+    assert len(packaged["methods"]) == 17
     assert drift(packaged, live) == []
 
 
@@ -155,11 +155,6 @@ def reply_signature(conn, method, signature, body):
     return reply.header.fields.get(HeaderFields.signature, "")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: zbus introspects a returned struct as ONE out arg, e.g. LoginPlan (ys), but "
-    "sends its fields as separate out args (reply signature ys); the introspection, and so the "
-    "packaged XML, does not describe the wire format for LoginPlan, Verify, Status, "
-    "BeginEnrollment and ExplainPolicy"))
 def test_introspected_out_args_are_the_wire_reply(bus, users, daemon):
     """What a client generated from the XML (gdbus-codegen, a GDBusProxy with interface info,
     an introspecting Python proxy) expects is what the daemon actually sends."""
@@ -189,7 +184,15 @@ def test_introspected_out_args_are_the_wire_reply(bus, users, daemon):
             "UnlockUser": reply_signature(conn, "UnlockUser", "s", (alice.name,)),
             "Disable": reply_signature(conn, "Disable", "ss", (bob.name, "")),
             "ResetUser": reply_signature(conn, "ResetUser", "s", (alice.name,)),
+            "IssueTemporaryCode": reply_signature(conn, "IssueTemporaryCode", "st",
+                                                  (alice.name, 60)),
+            "SetDelivery": reply_signature(conn, "SetDelivery", "sb", (alice.name, False)),
         }
+        # These need enrollment at login, a delivery channel or an import to succeed; their
+        # replies are checked by the lifecycle tests. Here: the XML lists what zbus sends.
+        for skipped in ("BeginLoginEnrollment", "ConfirmLoginEnrollment", "SendCode",
+                        "ImportEnrollment"):
+            methods.pop(skipped)
     finally:
         conn.close()
     assert set(observed) == set(methods)
@@ -233,9 +236,6 @@ def gio():
 
 
 @pytest.mark.skipif(gio() is None, reason="needs python3-gi")
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug (same as above): GDBusProxy built from the packaged XML refuses the replies of "
-    "LoginPlan, Verify, Status and ExplainPolicy: 'returned type (ys), but expected ((ys))'"))
 def test_gdbus_proxy_built_from_the_xml_can_call_the_daemon(bus, users, daemon):
     """A real consumer of the XML: GLib's GDBusProxy with the packaged interface info checks
     every reply against it."""

@@ -55,11 +55,8 @@ def test_argon2_memory_is_given_back_with_a_fixed_mmap_threshold(bus, users, mak
     assert peak < (ENROLLERS + 2) * 20 * 1024, peak
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: freed argon2id buffers (19 MiB each) stay in the daemon's heap. glibc raises "
-    "its mmap threshold after the first one is freed, so later ones come from per-thread "
-    "arenas and are never returned: after 8 concurrent enrollments VmRSS stays "
-    "at ~0.5-1 GiB (the working set is 8 x 19 MiB; 6 MiB with the threshold pinned)"))
+# Fixed: the daemon reuses a pool of at most one argon2 work area per CPU (backup.rs
+# WorkAreas), so memory stays bounded after a burst of enrollments.
 def test_argon2_memory_is_given_back(bus, users, make_daemon):
     idle, after, peak = run(bus, users, make_daemon)
     print(f"\ndefault malloc: idle {idle} KiB, after {after} KiB, peak {peak} KiB")
