@@ -7,7 +7,6 @@ it; real test users made with useradd and removed afterwards; codes from oathtoo
 import json
 import os
 import pathlib
-import re
 import secrets
 import shutil
 import signal
@@ -26,6 +25,8 @@ TFCALL = pathlib.Path(__file__).with_name("tfcall.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+sys.path.insert(0, str(REPO / "tests" / "bus"))
+from make_bus_config import bus_config  # noqa: E402
 from tfcall import call as _jeepney_call  # noqa: E402
 
 from jeepney.io.blocking import open_dbus_connection  # noqa: E402
@@ -36,22 +37,6 @@ def binary(name):
     if not path.exists():
         pytest.fail(f"{path} is missing: build with `cargo build --release` first")
     return str(path)
-
-
-def bus_config(socket, extra_xml=""):
-    """The system bus configuration, made private: our socket, no user switch, no fork,
-    no pidfile, no activation, and our policy file instead of the host's system.d."""
-    text = pathlib.Path("/usr/share/dbus-1/system.conf").read_text()
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    for pattern in [r"<user>.*?</user>", r"<fork\s*/>", r"<pidfile>.*?</pidfile>",
-                    r"<standard_system_servicedirs\s*/>", r"<servicehelper>.*?</servicehelper>",
-                    r"<syslog\s*/>", r"<includedir>.*?</includedir>",
-                    r"<include[^>]*>.*?</include>"]:
-        text = re.sub(pattern, "", text, flags=re.S)
-    text = re.sub(r"<listen>.*?</listen>", f"<listen>unix:path={socket}</listen>", text)
-    assert "<auth>EXTERNAL</auth>" in text
-    ours = f"<include>{POLICY}</include>\n{extra_xml}\n</busconfig>"
-    return text.replace("</busconfig>", ours)
 
 
 class Bus:
