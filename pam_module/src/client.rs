@@ -18,7 +18,9 @@ use std::future::Future;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-use twofactor_proto::{self as proto, Daemon1Proxy, LoginContext, LoginPlan, VerifyReply};
+use twofactor_proto::{
+    self as proto, Daemon1Proxy, LoginContext, LoginEnrollment, LoginPlan, VerifyReply,
+};
 use zbus::Connection;
 use zbus::connection::Builder;
 use zbus::fdo::{self, DBusProxy};
@@ -149,6 +151,36 @@ impl DaemonClient for BusClient {
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError> {
         self.with_daemon(|proxy| async move { proxy.verify(user, code, context).await })
+    }
+
+    fn begin_login_enrollment(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginEnrollment, ClientError> {
+        self.with_daemon(|proxy| async move { proxy.begin_login_enrollment(user, context).await })
+    }
+
+    fn confirm_login_enrollment(
+        &self,
+        user: &str,
+        token: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<Vec<String>, ClientError> {
+        self.with_daemon(|proxy| async move {
+            proxy
+                .confirm_login_enrollment(user, token, code, context)
+                .await
+        })
+    }
+
+    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
+        self.with_daemon(|proxy| async move { proxy.send_code(user, context).await })
+    }
+
+    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError> {
+        self.with_daemon(|proxy| async move { proxy.regenerate_backup_codes(user, code).await })
     }
 }
 

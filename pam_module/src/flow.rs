@@ -4,16 +4,20 @@
 //! [`authenticate`] runs over two small traits, [`Conversation`] (the user) and
 //! [`DaemonClient`] (the daemon), so every branch is unit-tested with scripted fakes.
 //!
-//! It never returns [`Outcome::Success`] except on an `Accepted` reply from the daemon, and
-//! never [`Outcome::Ignore`] except on an `Ignore` plan or, with `unavailable=ignore`, an
+//! It never returns [`Outcome::Success`] except on an `Accepted` reply from the daemon or a
+//! confirmed enrollment at login (whose confirming code is the first use of the new factor),
+//! and never [`Outcome::Ignore`] except on an `Ignore` plan or, with `unavailable=ignore`, an
 //! unreachable daemon at the plan step.
+//!
+//! The steps of an enrollment's life (enrollment at login, codes sent by another channel, the
+//! extra steps after an accepted code) are in [`lifecycle`].
 
 use std::fmt;
 
 use time::UtcOffset;
 use twofactor_proto::{
-    self as proto, LoginAction, LoginContext, LoginPlan, VerifyOutcome, VerifyReply,
-    is_plausible_code, is_valid_username,
+    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyOutcome,
+    VerifyReply, is_plausible_code, is_valid_username,
 };
 use zeroize::Zeroizing;
 
@@ -21,6 +25,8 @@ use crate::args::{Args, CodeSource, Unavailable};
 use crate::client::ClientError;
 use crate::log::{Level, Log};
 use crate::messages;
+
+mod lifecycle;
 
 /// The conversation could not ask the user (no conversation function, it failed, or the
 /// answer was not UTF-8).
@@ -43,7 +49,8 @@ pub trait Conversation {
     fn error(&mut self, text: &str);
 }
 
-/// How the flow talks to the daemon. One connection per call.
+/// How the flow talks to the daemon. One connection per call; nothing is kept between calls
+/// but what the flow itself holds (an enrollment's token).
 pub trait DaemonClient {
     fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError>;
     fn verify(
@@ -52,6 +59,25 @@ pub trait DaemonClient {
         code: &str,
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError>;
+    /// `BeginLoginEnrollment`: a new key, pending under the returned token.
+    fn begin_login_enrollment(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginEnrollment, ClientError>;
+    /// `ConfirmLoginEnrollment`: the enrollment held by `token`, confirmed by `code`; the
+    /// backup codes.
+    fn confirm_login_enrollment(
+        &self,
+        user: &str,
+        token: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<Vec<String>, ClientError>;
+    /// `SendCode`: a code by another channel; the seconds it stays valid.
+    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError>;
+    /// `RegenerateBackupCodes` (as root, for another user, with an empty `code`).
+    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError>;
 }
 
 /// What PAM tells the flow about this login.
@@ -65,6 +91,9 @@ pub struct Request {
     pub authtok: Option<Zeroizing<String>>,
     /// The local UTC offset at a given Unix time, to show times in the user's zone.
     pub local_offset: fn(u64) -> UtcOffset,
+    /// `PAM_SILENT`: the conversation drops info and error messages, so nothing that must be
+    /// read (a new key, backup codes) can be shown.
+    pub silent: bool,
 }
 
 impl fmt::Debug for Request {
@@ -73,6 +102,7 @@ impl fmt::Debug for Request {
             .field("user", &self.user)
             .field("context", &self.context)
             .field("authtok", &self.authtok.as_ref().map(|_| "<redacted>"))
+            .field("silent", &self.silent)
             .finish_non_exhaustive()
     }
 }
@@ -157,7 +187,7 @@ impl Flow<'_> {
                 Level::Notice,
                 format_args!("invalid user name {user:?}: asking for a code, then denying"),
             );
-            return match self.obtain_code("") {
+            return match self.obtain_code("", false) {
                 Ok(_) => self.wrong_code(),
                 Err(outcome) => outcome,
             };
@@ -175,8 +205,7 @@ impl Flow<'_> {
                 }
                 Outcome::Ignore
             }
-            // Enrollment at login is not built yet: deny, as when it is off.
-            LoginAction::Deny | LoginAction::Enroll => {
+            LoginAction::Deny => {
                 let message = if plan.message.is_empty() {
                     messages::DENIED
                 } else {
@@ -192,12 +221,14 @@ impl Flow<'_> {
                 );
                 Outcome::AuthErr
             }
-            LoginAction::Prompt => self.prompt_and_verify(&plan.message),
+            LoginAction::Enroll => self.enroll(&plan.message),
+            LoginAction::Prompt => self.prompt_and_verify(&plan.message, plan.can_send_code),
         }
     }
 
-    fn prompt_and_verify(&mut self, intro: &str) -> Outcome {
-        let code = match self.obtain_code(intro) {
+    /// `can_send_code`: an empty answer to the prompt has the daemon send a code.
+    fn prompt_and_verify(&mut self, intro: &str, can_send_code: bool) -> Outcome {
+        let code = match self.obtain_code(intro, can_send_code) {
             Ok(code) => code,
             Err(outcome) => return outcome,
         };
@@ -222,10 +253,19 @@ impl Flow<'_> {
     }
 
     /// The code, trimmed and non-empty, from wherever the arguments say; or the outcome to
-    /// return when there is none.
-    fn obtain_code(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
+    /// return when there is none. With `can_send_code`, an empty answer to a prompt (not to
+    /// `forward_pass`'s, and never with `use_first_pass`) has a code sent, then asks once more.
+    fn obtain_code(
+        &mut self,
+        intro: &str,
+        can_send_code: bool,
+    ) -> Result<Zeroizing<String>, Outcome> {
+        let mut prompted = false;
         let code = match self.args.code_source {
-            CodeSource::Prompt => self.ask(intro)?,
+            CodeSource::Prompt => {
+                prompted = true;
+                self.ask(intro, can_send_code)?
+            }
             CodeSource::UseFirstPass => match &self.request.authtok {
                 Some(authtok) => {
                     self.debug(format_args!("use_first_pass: code taken from PAM_AUTHTOK"));
@@ -248,10 +288,16 @@ impl Flow<'_> {
                     Zeroizing::new(authtok.trim().to_owned())
                 }
                 // Unset, or (typically) the password of the module before: ask.
-                _ => self.ask(intro)?,
+                _ => {
+                    prompted = true;
+                    self.ask(intro, can_send_code)?
+                }
             },
             CodeSource::ForwardPass => self.ask_forward_pass(intro)?,
         };
+        if code.is_empty() && prompted && can_send_code {
+            return self.send_code_and_ask();
+        }
         if code.is_empty() {
             self.conv.error(messages::NO_CODE);
             self.log(
@@ -263,12 +309,17 @@ impl Flow<'_> {
         Ok(code)
     }
 
-    /// Prompts for the code.
-    fn ask(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
+    /// Prompts for the code; `can_send_code` says so in the (default) prompt.
+    fn ask(&mut self, intro: &str, can_send_code: bool) -> Result<Zeroizing<String>, Outcome> {
         if !intro.is_empty() {
             self.conv.info(intro);
         }
-        let text = self.args.prompt.as_deref().unwrap_or(messages::CODE_PROMPT);
+        let default = if can_send_code {
+            messages::SEND_PROMPT
+        } else {
+            messages::CODE_PROMPT
+        };
+        let text = self.args.prompt.as_deref().unwrap_or(default);
         let answer = self.prompt(text, self.args.echo_code)?;
         Ok(Zeroizing::new(answer.trim().to_owned()))
     }
@@ -334,6 +385,8 @@ impl Flow<'_> {
                 }
                 let kind = if reply.backup_code_used {
                     format!("backup code, {} left", reply.backup_codes_left)
+                } else if reply.temporary_code_used {
+                    "temporary code".to_owned()
                 } else {
                     "code".to_owned()
                 };
@@ -341,6 +394,8 @@ impl Flow<'_> {
                     Level::Info,
                     format_args!("accepted {kind} for {user:?}{}", self.origin()),
                 );
+                // The code was right: nothing after this can turn the login into a failure.
+                self.after_accepted(reply);
                 Outcome::Success
             }
             VerifyOutcome::Rejected => {

@@ -1,6 +1,10 @@
 //! Everything the module tells the user, in one place.
 
+use std::fmt::Write as _;
+
 use time::{OffsetDateTime, UtcOffset};
+use twofactor_proto::EnrollmentOffer;
+use zeroize::Zeroizing;
 
 /// The code prompt, unless `prompt=` says otherwise.
 pub const CODE_PROMPT: &str = "Verification code: ";
@@ -21,6 +25,149 @@ pub const UNAVAILABLE: &str =
 pub const FAILED: &str = "Two-factor authentication failed.";
 /// `Locked`.
 pub const LOCKED: &str = "Too many failed attempts: verification codes for this account are locked. Ask an administrator to unlock it.";
+
+/// The code prompt when the daemon can send a code (`can_send_code`), unless `prompt=` says
+/// otherwise.
+pub const SEND_PROMPT: &str = "Verification code (or press Enter to have one sent): ";
+/// A code was sent, but could not be: why, when the daemon gives no better text.
+pub const SEND_FAILED: &str = "No code could be sent.";
+/// Sending failed on the daemon's side (the delivery program failed).
+pub const SEND_UNAVAILABLE: &str =
+    "The code could not be sent. Try again later, or ask an administrator.";
+
+/// The prompt for the code that confirms an enrollment at login.
+pub const ENROLL_CODE_PROMPT: &str = "Code from your authenticator app: ";
+/// `Enroll`, but this login cannot show the key or ask for a code (`use_first_pass`,
+/// `forward_pass`, `PAM_SILENT`).
+pub const ENROLL_NOT_HERE: &str = "Two-factor authentication is required for this account but is not set up, and it cannot be set up during this login. Run `twofactor enroll` in a session that is already logged in, or ask an administrator.";
+/// The pending enrollment expired (or was replaced by another login) before it was confirmed.
+pub const ENROLL_EXPIRED: &str =
+    "This enrollment has expired. Log in again to start over with a new key.";
+/// Every try to confirm the enrollment was wrong.
+pub const ENROLL_GAVE_UP: &str =
+    "Two-factor authentication was not set up. Log in again to start over with a new key.";
+/// After the backup codes of an enrollment at login.
+pub const ENROLLED: &str = "Two-factor authentication is now set up. Your backup codes:";
+/// After backup codes were shown: the user acknowledges them.
+pub const STORED_PROMPT: &str = "Press Enter once you have stored your backup codes: ";
+
+/// After an accepted temporary code from an administrator.
+pub const TEMPORARY_CODE_USED: &str = "You logged in with a temporary code from an administrator. Set up two-factor on your new device now with `twofactor enroll --replace`.";
+/// After an accepted code, when the last backup code is gone (`offer_new_backup_codes`).
+pub const OFFER_NEW_BACKUP_CODES: &str =
+    "You have no backup codes left. Create a new set now? [y/N] ";
+/// No backup codes are left, and this login may not ask (`use_first_pass`, `forward_pass`).
+pub const NO_BACKUP_CODES_LEFT: &str =
+    "You have no backup codes left. Run `twofactor backup-codes` to create new ones.";
+/// The offer was declined.
+pub const NO_NEW_BACKUP_CODES: &str = "Run `twofactor backup-codes` to create new ones.";
+/// The offer was accepted but the daemon could not make them.
+pub const NEW_BACKUP_CODES_FAILED: &str =
+    "New backup codes could not be created. Run `twofactor backup-codes` to create them.";
+/// Before a new set of backup codes.
+pub const NEW_BACKUP_CODES: &str = "Your new backup codes (the old ones no longer work):";
+
+/// After `SendCode`.
+pub fn code_sent(seconds_valid: u64) -> String {
+    format!(
+        "A code was sent to you; it is valid for {}.",
+        wait_time(seconds_valid)
+    )
+}
+
+/// `SendCode` refused with the daemon's reason (too many codes sent lately, or locked).
+pub fn send_refused(reason: &str) -> String {
+    let reason: String = reason
+        .trim()
+        .trim_end_matches('.')
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if reason.is_empty() {
+        return SEND_FAILED.to_owned();
+    }
+    format!("No code could be sent: {reason}.")
+}
+
+/// Whether an answer to a `[y/N]` question is yes.
+pub fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// A base32 key in groups of four for typing by hand: `JBSW Y3DP EHPK 3PXP`.
+pub fn group_key(key: &str) -> Zeroizing<String> {
+    let mut grouped = Zeroizing::new(String::with_capacity(key.len() * 2));
+    for (index, c) in key.chars().filter(|c| !c.is_whitespace()).enumerate() {
+        if index > 0 && index % 4 == 0 {
+            grouped.push(' ');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+/// Everything the user needs to add the account to an app, as **one** message (sshd folds
+/// info messages into the next prompt's text): the daemon's `intro`, the QR code if it could
+/// be drawn, and the key in groups of four with its parameters.
+pub fn enrollment_offer(
+    intro: &str,
+    offer: &EnrollmentOffer,
+    qr: Option<&str>,
+) -> Zeroizing<String> {
+    let key = group_key(&offer.secret_base32);
+    let qr = qr.map(|drawing| drawing.trim_end_matches('\n'));
+    // Room for everything, so the text holding the key is never reallocated (and an unwiped
+    // copy left behind).
+    let capacity = intro.len() + qr.map_or(0, str::len) + key.len() + offer.label.len() + 1024;
+    let mut text = Zeroizing::new(String::with_capacity(capacity));
+    if !intro.is_empty() {
+        text.push_str(intro);
+        text.push_str("\n\n");
+    }
+    match qr {
+        Some(drawing) => {
+            text.push_str("Scan this QR code with your authenticator app:\n\n");
+            text.push_str(drawing);
+            text.push_str("\n\nOr add the account by hand:\n");
+        }
+        None => text.push_str("Add this account to your authenticator app:\n"),
+    }
+    let _ = write!(
+        text,
+        "  Account: {}\n  Key:     {}\n  Type:    time-based, {}, {} digits, every {} seconds\n\n\
+         Then enter the code the app shows, within {}.",
+        offer.label,
+        key.as_str(),
+        offer.algorithm,
+        offer.digits,
+        offer.period,
+        wait_time(offer.expires_in_seconds)
+    );
+    text
+}
+
+/// Backup codes under `header`, two to a line, with how to keep them, as one message.
+pub fn backup_codes(header: &str, codes: &[String]) -> Zeroizing<String> {
+    let capacity = header.len() + codes.iter().map(|code| code.len() + 5).sum::<usize>() + 256;
+    let mut text = Zeroizing::new(String::with_capacity(capacity));
+    text.push_str(header);
+    text.push_str("\n\n");
+    for pair in codes.chunks(2) {
+        text.push_str("  ");
+        for (index, code) in pair.iter().enumerate() {
+            if index > 0 {
+                text.push_str("   ");
+            }
+            text.push_str(code);
+        }
+        text.push('\n');
+    }
+    text.push_str(
+        "\nEach works once, in place of a code from your app (for example if you lose your \
+         phone). Store them somewhere safe now: they are not shown again.",
+    );
+    text
+}
 
 /// `Delayed`.
 pub fn delayed(retry_after_seconds: u64) -> String {

@@ -46,11 +46,13 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
         CodeSource::UseFirstPass | CodeSource::TryFirstPass => authtok(pamh, &mut log),
         CodeSource::Prompt | CodeSource::ForwardPass => None,
     };
+    let silent = flags & PAM_SILENT != 0;
     let request = Request {
         user,
         context,
         authtok,
         local_offset: messages::local_offset_at,
+        silent,
     };
     let client = BusClient::new(args.bus_address.as_deref(), args.timeout);
 
@@ -65,10 +67,7 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
                 None
             }
         };
-        let mut conversation = PamConversation {
-            conv,
-            silent: flags & PAM_SILENT != 0,
-        };
+        let mut conversation = PamConversation { conv, silent };
         flow::authenticate(&args, &request, &mut conversation, &client, &mut log)
     };
 

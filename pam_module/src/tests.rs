@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use time::UtcOffset;
 use twofactor_proto::{
-    self as proto, LoginAction, LoginContext, LoginPlan, VerifyOutcome, VerifyReply,
+    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyOutcome,
+    VerifyReply,
 };
 use zeroize::Zeroizing;
 
@@ -27,6 +28,9 @@ use crate::flow::{
 };
 use crate::log::{Level, Log};
 
+/// Enrollment at login, codes sent by another channel, and what follows an accepted code.
+mod lifecycle;
+
 // ---------------------------------------------------------------------------------------------
 // The scripted conversation
 
@@ -37,6 +41,8 @@ enum Step {
     /// An echo-on prompt with this text, answered so.
     Visible(&'static str, Answer),
     Info(String),
+    /// An info message that `check` accepts (`what` names it in failures).
+    InfoThat(&'static str, fn(&str) -> bool),
     Error(String),
 }
 
@@ -102,6 +108,7 @@ impl Conversation for Script {
     fn info(&mut self, text: &str) {
         match self.next(&format!("info {text:?}")) {
             Step::Info(expected) if expected == text => {}
+            Step::InfoThat(what, check) => assert!(check(text), "expected {what}, got {text:?}"),
             step => panic!("expected {step:?}, got info {text:?}"),
         }
     }
@@ -133,14 +140,27 @@ impl Drop for Script {
 enum Call {
     LoginPlan(String, LoginContext),
     Verify(String, String, LoginContext),
+    BeginLoginEnrollment(String, LoginContext),
+    /// User, token, code.
+    ConfirmLoginEnrollment(String, String, String, LoginContext),
+    SendCode(String, LoginContext),
+    /// User, code.
+    RegenerateBackupCodes(String, String),
 }
 
 type PlanAnswer = fn() -> Result<LoginPlan, ClientError>;
 type VerifyAnswer = fn() -> Result<VerifyReply, ClientError>;
 
+/// Answers for one kind of call, in order; a call beyond them fails the test.
+type Answers<T> = RefCell<VecDeque<Result<T, ClientError>>>;
+
 struct FakeDaemon {
     plan: PlanAnswer,
     verify: VerifyAnswer,
+    begin: Answers<LoginEnrollment>,
+    confirm: Answers<Vec<String>>,
+    send: Answers<u64>,
+    regenerate: Answers<Vec<String>>,
     calls: RefCell<Vec<Call>>,
 }
 
@@ -149,8 +169,39 @@ impl FakeDaemon {
         Self {
             plan,
             verify,
+            begin: RefCell::default(),
+            confirm: RefCell::default(),
+            send: RefCell::default(),
+            regenerate: RefCell::default(),
             calls: RefCell::new(Vec::new()),
         }
+    }
+
+    fn with_begin(self, answer: Result<LoginEnrollment, ClientError>) -> Self {
+        self.begin.borrow_mut().push_back(answer);
+        self
+    }
+
+    fn with_confirm(self, answers: Vec<Result<Vec<String>, ClientError>>) -> Self {
+        self.confirm.borrow_mut().extend(answers);
+        self
+    }
+
+    fn with_send(self, answer: Result<u64, ClientError>) -> Self {
+        self.send.borrow_mut().push_back(answer);
+        self
+    }
+
+    fn with_regenerate(self, answer: Result<Vec<String>, ClientError>) -> Self {
+        self.regenerate.borrow_mut().push_back(answer);
+        self
+    }
+
+    fn next<T>(answers: &Answers<T>, what: &str) -> Result<T, ClientError> {
+        answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| panic!("unexpected {what} call"))
     }
 
     /// Prompts, and `verify` answers.
@@ -168,7 +219,7 @@ impl FakeDaemon {
             .into_iter()
             .filter_map(|call| match call {
                 Call::Verify(_, code, _) => Some(code),
-                Call::LoginPlan(..) => None,
+                _ => None,
             })
             .collect()
     }
@@ -192,6 +243,67 @@ impl DaemonClient for FakeDaemon {
             .borrow_mut()
             .push(Call::Verify(user.into(), code.into(), context.clone()));
         (self.verify)()
+    }
+
+    fn begin_login_enrollment(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginEnrollment, ClientError> {
+        self.calls
+            .borrow_mut()
+            .push(Call::BeginLoginEnrollment(user.into(), context.clone()));
+        Self::next(&self.begin, "BeginLoginEnrollment")
+    }
+
+    fn confirm_login_enrollment(
+        &self,
+        user: &str,
+        token: &str,
+        code: &str,
+        context: &LoginContext,
+    ) -> Result<Vec<String>, ClientError> {
+        self.calls.borrow_mut().push(Call::ConfirmLoginEnrollment(
+            user.into(),
+            token.into(),
+            code.into(),
+            context.clone(),
+        ));
+        Self::next(&self.confirm, "ConfirmLoginEnrollment")
+    }
+
+    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
+        self.calls
+            .borrow_mut()
+            .push(Call::SendCode(user.into(), context.clone()));
+        Self::next(&self.send, "SendCode")
+    }
+
+    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError> {
+        self.calls
+            .borrow_mut()
+            .push(Call::RegenerateBackupCodes(user.into(), code.into()));
+        Self::next(&self.regenerate, "RegenerateBackupCodes")
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(
+                self.begin.borrow().is_empty(),
+                "unused BeginLoginEnrollment answers"
+            );
+            assert!(
+                self.confirm.borrow().is_empty(),
+                "unused ConfirmLoginEnrollment answers"
+            );
+            assert!(self.send.borrow().is_empty(), "unused SendCode answers");
+            assert!(
+                self.regenerate.borrow().is_empty(),
+                "unused RegenerateBackupCodes answers"
+            );
+        }
     }
 }
 
@@ -278,6 +390,7 @@ fn request(user: &str) -> Request {
         context: context(),
         authtok: None,
         local_offset: |_| UtcOffset::UTC,
+        silent: false,
     }
 }
 

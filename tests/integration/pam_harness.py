@@ -136,6 +136,16 @@ def pamtester(service_dir, service, user, answers=(), extra_env=None, timeout=60
                 wrapper_env(service_dir, extra_env), timeout)
 
 
+def pamtester_spawn(service_dir, service, user, items=None, timeout=30):
+    """pamtester under pam_wrapper on a pty (pexpect), for conversations that must be read
+    before they are answered: misc_conv prints info text to stdout and prompts to stderr,
+    both on the pty. Returns the spawned child."""
+    import pexpect
+    command = pamtester_command(service, user, items=items)
+    return pexpect.spawn(command[0], command[1:], env=wrapper_env(service_dir),
+                         encoding="utf-8", timeout=timeout)
+
+
 def in_pam_namespace(service_dir, argv):
     """argv run in a private mount namespace where `service_dir` is /etc/pam.d (as root;
     util-linux unshare makes the namespace's mounts private, so the host never sees it)."""
@@ -168,6 +178,18 @@ class Enrolled:
         self.step = result["ok"].get("step", int(time.time()) // 30)
         self.step = max(self.step, started_step)
         self.waits = 0
+
+    @classmethod
+    def known(cls, user, secret, backup_codes=(), step=None):
+        """A user enrolled some other way (e.g. at login), whose secret the test read: `step`
+        is the last step spent (default: the current one)."""
+        token = cls.__new__(cls)
+        token.user = user
+        token.secret = secret
+        token.backup_codes = list(backup_codes)
+        token.step = int(time.time()) // 30 if step is None else step
+        token.waits = 0
+        return token
 
     def code(self):
         """The code for the earliest unspent step inside the daemon's ±1 window (oathtool).

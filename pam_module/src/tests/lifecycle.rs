@@ -1,0 +1,804 @@
+//! Enrollment at login, grace periods, codes sent by another channel, and what follows an
+//! accepted code, through the scripted conversation and the fake daemon.
+
+use twofactor_proto::EnrollmentOffer;
+
+use super::*;
+use crate::messages;
+use crate::qr;
+
+const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const URI: &str = "otpauth://totp/host.example.org:alice%40host.example.org?\
+    secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example.org&algorithm=SHA1&\
+    digits=6&period=30";
+const TOKEN: &str = "00112233445566778899aabbccddeeff";
+const ENROLL_INTRO: &str = "Two-factor authentication is required for alice (default). Set it up now with an authenticator app on your phone.";
+const ENROLL_PROMPT: &str = "Code from your authenticator app: ";
+const STORED: &str = "Press Enter once you have stored your backup codes: ";
+const OFFER: &str = "You have no backup codes left. Create a new set now? [y/N] ";
+const SEND_PROMPT: &str = "Verification code (or press Enter to have one sent): ";
+const SENT: &str = "A code was sent to you; it is valid for 5 minutes.";
+const NO_CODE: &str = "No verification code entered.";
+const FAILED: &str = "Two-factor authentication failed.";
+
+fn enrollment() -> Result<LoginEnrollment, ClientError> {
+    Ok(LoginEnrollment {
+        token: TOKEN.into(),
+        offer: EnrollmentOffer {
+            otpauth_uri: URI.into(),
+            secret_base32: SECRET.into(),
+            label: "host.example.org:alice@host.example.org".into(),
+            issuer: "host.example.org".into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            expires_in_seconds: 600,
+        },
+    })
+}
+
+fn backup_codes() -> Vec<String> {
+    (0..10).map(|i| format!("1234{i}-6789{i}")).collect()
+}
+
+fn new_backup_codes() -> Vec<String> {
+    (0..10).map(|i| format!("5555{i}-1111{i}")).collect()
+}
+
+fn wrong_code() -> Result<Vec<String>, ClientError> {
+    Err(ClientError::Daemon(proto::Error::WrongCode(
+        "the code is not valid".into(),
+    )))
+}
+
+/// The daemon says Enroll, with its message.
+fn enrolling() -> FakeDaemon {
+    FakeDaemon::new(|| Ok(plan(LoginAction::Enroll, ENROLL_INTRO)), never_verify)
+}
+
+/// The one message before the first prompt: the daemon's text, the QR code, the key.
+fn the_offer() -> Step {
+    Step::InfoThat("the enrollment offer", |text| {
+        let drawing = qr::render(URI).unwrap();
+        text.starts_with(ENROLL_INTRO)
+            && text.contains(drawing.as_str())
+            && text.contains("Key:     JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n")
+            && text.contains("Account: host.example.org:alice@host.example.org")
+            && text.contains("SHA1, 6 digits, every 30 seconds")
+            && text.ends_with("within 10 minutes.")
+    })
+}
+
+fn the_backup_codes() -> Step {
+    Step::InfoThat("the backup codes of the enrollment", |text| {
+        text.starts_with(messages::ENROLLED)
+            && backup_codes()
+                .iter()
+                .all(|code| text.contains(code.as_str()))
+    })
+}
+
+fn the_new_backup_codes() -> Step {
+    Step::InfoThat("the new backup codes", |text| {
+        text.starts_with(messages::NEW_BACKUP_CODES)
+            && new_backup_codes()
+                .iter()
+                .all(|code| text.contains(code.as_str()))
+    })
+}
+
+fn enroll_code(answer: &'static str) -> Step {
+    secret(ENROLL_PROMPT, answer)
+}
+
+fn pressed_enter(prompt: &'static str) -> Step {
+    Step::Visible(prompt, Answer::Text(""))
+}
+
+fn confirms(daemon: &FakeDaemon) -> Vec<(String, String)> {
+    daemon
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            Call::ConfirmLoginEnrollment(user, token, code, context) => {
+                assert_eq!(user, "alice");
+                assert_eq!(context, super::context());
+                Some((token, code))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrollment at login
+
+#[test]
+fn enrollment_succeeds_after_one_wrong_code() {
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![wrong_code(), Ok(backup_codes())]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("111111"),
+        error(WRONG),
+        enroll_code(" 222222 "),
+        the_backup_codes(),
+        pressed_enter(STORED),
+    ];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+    assert_eq!(
+        daemon.calls()[..2],
+        [
+            Call::LoginPlan("alice".into(), context()),
+            Call::BeginLoginEnrollment("alice".into(), context()),
+        ]
+    );
+    assert_eq!(
+        confirms(&daemon),
+        vec![
+            (TOKEN.to_owned(), "111111".to_owned()),
+            (TOKEN.to_owned(), "222222".to_owned()),
+        ]
+    );
+    assert_eq!(
+        daemon.calls().len(),
+        4,
+        "no Verify: the confirming code is the first use"
+    );
+    assert!(run.log.contains(Level::Info, "enrolled \"alice\" at login"));
+    assert!(run.log.contains(Level::Notice, "wrong code 1 of 3"));
+    let mut secrets = vec![SECRET, TOKEN, "111111", "222222"];
+    let codes = backup_codes();
+    secrets.extend(codes.iter().map(String::as_str));
+    run.log.assert_never_mentions(&secrets);
+}
+
+#[test]
+fn enrollment_fails_after_three_wrong_codes() {
+    let daemon = enrolling().with_begin(enrollment()).with_confirm(vec![
+        wrong_code(),
+        wrong_code(),
+        wrong_code(),
+    ]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("111111"),
+        error(WRONG),
+        enroll_code("222222"),
+        error(WRONG),
+        enroll_code("333333"),
+        error(WRONG),
+        error(messages::ENROLL_GAVE_UP),
+    ];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
+    assert_eq!(confirms(&daemon).len(), 3);
+    assert!(
+        run.log
+            .contains(Level::Notice, "3 wrong codes confirming the enrollment")
+    );
+}
+
+#[test]
+fn an_answer_that_is_no_code_is_a_wrong_try_without_the_daemon() {
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Ok(backup_codes())]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("hunter2"),
+        error(WRONG),
+        enroll_code("123456"),
+        the_backup_codes(),
+        pressed_enter(STORED),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Success);
+    assert_eq!(confirms(&daemon), vec![(TOKEN.into(), "123456".into())]);
+}
+
+#[test]
+fn an_empty_answer_abandons_the_enrollment() {
+    let daemon = enrolling().with_begin(enrollment());
+    let steps = vec![the_offer(), enroll_code(""), error(NO_CODE)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+    assert!(confirms(&daemon).is_empty());
+}
+
+#[test]
+fn begin_login_enrollment_errors_deny() {
+    // A typed refusal (the plan changed meanwhile): denied.
+    let daemon = enrolling().with_begin(Err(ClientError::Daemon(proto::Error::PolicyForbids(
+        "enrollment at login does not apply here".into(),
+    ))));
+    let run = run(&[], &request("alice"), vec![error(FAILED)], &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
+    assert!(
+        run.log
+            .contains(Level::Error, "BeginLoginEnrollment for \"alice\"")
+    );
+
+    // The daemon could not be asked: unavailable, even with unavailable=ignore (the plan
+    // was already answered).
+    let failures: [fn() -> ClientError; 3] = [
+        || ClientError::Unreachable("gone".into()),
+        || ClientError::Timeout(Duration::from_secs(10)),
+        || ClientError::Daemon(proto::Error::Internal("disk".into())),
+    ];
+    for failure in failures {
+        for raw in [&[][..], &["unavailable=ignore"][..]] {
+            let daemon = enrolling().with_begin(Err(failure()));
+            assert_eq!(
+                outcome(raw, "alice", vec![error(UNAVAILABLE)], &daemon),
+                Outcome::AuthInfoUnavail
+            );
+        }
+    }
+}
+
+#[test]
+fn confirm_errors_other_than_a_wrong_code_end_the_enrollment() {
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Err(ClientError::Daemon(
+            proto::Error::NoPendingEnrollment("expired".into()),
+        ))]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("123456"),
+        error(messages::ENROLL_EXPIRED),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Err(ClientError::Bus("connection reset".into()))]);
+    let steps = vec![the_offer(), enroll_code("123456"), error(UNAVAILABLE)];
+    assert_eq!(
+        outcome(&["unavailable=ignore"], "alice", steps, &daemon),
+        Outcome::AuthInfoUnavail
+    );
+
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Err(ClientError::Daemon(
+            proto::Error::AlreadyEnrolled("enrolled meanwhile".into()),
+        ))]);
+    let steps = vec![the_offer(), enroll_code("123456"), error(FAILED)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+}
+
+#[test]
+fn enrollment_with_echo_code_shows_the_code() {
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Ok(backup_codes())]);
+    let steps = vec![
+        the_offer(),
+        Step::Visible(ENROLL_PROMPT, Answer::Text("123456")),
+        the_backup_codes(),
+        pressed_enter(STORED),
+    ];
+    assert_eq!(
+        outcome(&["echo_code"], "alice", steps, &daemon),
+        Outcome::Success
+    );
+}
+
+#[test]
+fn enrollment_with_try_first_pass_prompts() {
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Ok(backup_codes())]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("123456"),
+        the_backup_codes(),
+        pressed_enter(STORED),
+    ];
+    let run = run(
+        &["try_first_pass"],
+        &with_authtok("alice", "the password"),
+        steps,
+        &daemon,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+}
+
+#[test]
+fn the_login_succeeds_even_if_the_last_prompt_fails() {
+    // The enrollment is stored and its code was right: the decision is made.
+    let daemon = enrolling()
+        .with_begin(enrollment())
+        .with_confirm(vec![Ok(backup_codes())]);
+    let steps = vec![
+        the_offer(),
+        enroll_code("123456"),
+        the_backup_codes(),
+        Step::Visible(STORED, Answer::Fails),
+    ];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+    assert!(
+        run.log
+            .contains(Level::Warning, "conversation failed after")
+    );
+}
+
+#[test]
+fn a_conversation_failure_during_enrollment_is_conv_err() {
+    let daemon = enrolling().with_begin(enrollment());
+    let steps = vec![the_offer(), Step::Secret(ENROLL_PROMPT, Answer::Fails)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::ConvErr);
+    let daemon = enrolling().with_begin(enrollment());
+    let steps = vec![the_offer(), Step::Secret(ENROLL_PROMPT, Answer::Nothing)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+}
+
+#[test]
+fn no_enrollment_where_the_key_cannot_be_shown_or_no_prompt_is_allowed() {
+    for raw in [&["use_first_pass"][..], &["forward_pass"][..]] {
+        let daemon = enrolling();
+        let run = run(
+            raw,
+            &with_authtok("alice", "123456"),
+            vec![error(messages::ENROLL_NOT_HERE)],
+            &daemon,
+        );
+        assert_eq!(run.verdict.outcome, Outcome::AuthErr, "{raw:?}");
+        assert!(run.verdict.forward_authtok.is_none());
+        assert_eq!(daemon.calls().len(), 1, "only LoginPlan with {raw:?}");
+    }
+    let daemon = enrolling();
+    let silent = Request {
+        silent: true,
+        ..request("alice")
+    };
+    let run = run(
+        &[],
+        &silent,
+        vec![error(messages::ENROLL_NOT_HERE)],
+        &daemon,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
+    assert!(run.log.contains(Level::Notice, "PAM_SILENT"));
+}
+
+#[test]
+fn deny_is_still_denied() {
+    // Where enrollment at login is not allowed (e.g. at_login_from), the daemon says Deny.
+    let daemon = FakeDaemon::new(
+        || {
+            Ok(plan(
+                LoginAction::Deny,
+                "Two-factor authentication is required for alice (default) but is not set up.",
+            ))
+        },
+        never_verify,
+    );
+    let steps = vec![error(
+        "Two-factor authentication is required for alice (default) but is not set up.",
+    )];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grace period
+
+#[test]
+fn grace_period_shows_the_reminder_and_ignores() {
+    let daemon = FakeDaemon::new(
+        || {
+            Ok(plan(
+                LoginAction::Ignore,
+                "Two-factor authentication will be required for alice from 2026-12-08 17:00 UTC. Set it up now with `twofactor enroll`.",
+            ))
+        },
+        never_verify,
+    );
+    let steps = vec![info(
+        "Two-factor authentication will be required for alice from 2026-12-08 17:00 UTC. Set it up now with `twofactor enroll`.",
+    )];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Ignore);
+    assert_eq!(daemon.calls().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Codes by another channel
+
+fn sending() -> FakeDaemon {
+    sending_with(accepted)
+}
+
+fn sending_with(verify: VerifyAnswer) -> FakeDaemon {
+    FakeDaemon::new(
+        || {
+            Ok(LoginPlan {
+                can_send_code: true,
+                ..plan(LoginAction::Prompt, "")
+            })
+        },
+        verify,
+    )
+}
+
+#[test]
+fn an_empty_answer_has_a_code_sent_then_asks_again() {
+    let daemon = sending().with_send(Ok(300));
+    let steps = vec![secret(SEND_PROMPT, ""), info(SENT), code("654321")];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+    assert_eq!(
+        daemon.calls(),
+        vec![
+            Call::LoginPlan("alice".into(), context()),
+            Call::SendCode("alice".into(), context()),
+            Call::Verify("alice".into(), "654321".into(), context()),
+        ]
+    );
+    assert!(
+        run.log
+            .contains(Level::Info, "a code was sent to \"alice\"")
+    );
+    run.log.assert_never_mentions(&["654321"]);
+}
+
+#[test]
+fn an_empty_answer_after_sending_is_denied() {
+    let daemon = sending_with(never_verify).with_send(Ok(300));
+    let steps = vec![
+        secret(SEND_PROMPT, " "),
+        info(SENT),
+        code(""),
+        error(NO_CODE),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+    assert_eq!(daemon.calls().len(), 2, "one SendCode, no Verify");
+}
+
+#[test]
+fn a_typed_code_is_verified_without_sending() {
+    let daemon = sending();
+    let steps = vec![secret(SEND_PROMPT, "123456")];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Success);
+    assert_eq!(daemon.verified_codes(), vec!["123456"]);
+}
+
+#[test]
+fn without_can_send_code_an_empty_answer_is_denied() {
+    let daemon = FakeDaemon::prompting(never_verify);
+    let steps = vec![code(""), error(NO_CODE)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+}
+
+#[test]
+fn sending_failures() {
+    let daemon =
+        sending_with(never_verify).with_send(Err(ClientError::Daemon(proto::Error::Locked(
+            "3 codes were sent in the last 15 minutes: use one of them, or wait".into(),
+        ))));
+    let steps = vec![
+        secret(SEND_PROMPT, ""),
+        error(
+            "No code could be sent: 3 codes were sent in the last 15 minutes: use one of them, or wait.",
+        ),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+
+    let daemon = sending_with(never_verify).with_send(Err(ClientError::Daemon(
+        proto::Error::PolicyForbids("off".into()),
+    )));
+    let steps = vec![secret(SEND_PROMPT, ""), error(messages::SEND_FAILED)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+
+    let daemon = sending_with(never_verify).with_send(Err(ClientError::Daemon(
+        proto::Error::Internal("the code could not be sent".into()),
+    )));
+    let steps = vec![secret(SEND_PROMPT, ""), error(messages::SEND_UNAVAILABLE)];
+    assert_eq!(
+        outcome(&[], "alice", steps, &daemon),
+        Outcome::AuthInfoUnavail
+    );
+
+    let daemon =
+        sending_with(never_verify).with_send(Err(ClientError::Timeout(Duration::from_secs(10))));
+    let steps = vec![secret(SEND_PROMPT, ""), error(UNAVAILABLE)];
+    assert_eq!(
+        outcome(&["unavailable=ignore"], "alice", steps, &daemon),
+        Outcome::AuthInfoUnavail
+    );
+}
+
+#[test]
+fn a_custom_prompt_is_kept_and_an_empty_answer_still_sends() {
+    let daemon = sending().with_send(Ok(300));
+    let steps = vec![secret("Code: ", ""), info(SENT), secret("Code: ", "654321")];
+    assert_eq!(
+        outcome(&["prompt=Code: "], "alice", steps, &daemon),
+        Outcome::Success
+    );
+}
+
+#[test]
+fn sending_is_not_offered_without_a_code_prompt() {
+    // forward_pass: an answer without a code is a wrong code, as before.
+    let daemon = sending_with(never_verify);
+    let steps = vec![
+        secret("Password & verification code: ", "hunter2"),
+        error(WRONG),
+    ];
+    let forwarded = run(&["forward_pass"], &request("alice"), steps, &daemon);
+    assert_eq!(forwarded.verdict.outcome, Outcome::AuthErr);
+    // use_first_pass: never a prompt, so never a send.
+    let daemon = sending_with(never_verify);
+    let steps = vec![error(NO_CODE)];
+    assert_eq!(
+        outcome(&["use_first_pass"], "alice", steps, &daemon),
+        Outcome::AuthErr
+    );
+    // try_first_pass with a code in PAM_AUTHTOK: no prompt at all.
+    let daemon = sending();
+    let run = run(
+        &["try_first_pass"],
+        &with_authtok("alice", "123456"),
+        vec![],
+        &daemon,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+}
+
+#[test]
+fn try_first_pass_prompting_may_send() {
+    let daemon = sending().with_send(Ok(300));
+    let steps = vec![secret(SEND_PROMPT, ""), info(SENT), code("654321")];
+    let run = run(
+        &["try_first_pass"],
+        &with_authtok("alice", "the password"),
+        steps,
+        &daemon,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+}
+
+// ---------------------------------------------------------------------------------------------
+// After an accepted code
+
+#[test]
+fn a_temporary_code_tells_the_user_to_enroll_a_new_device() {
+    let daemon = FakeDaemon::prompting(|| {
+        Ok(VerifyReply {
+            temporary_code_used: true,
+            backup_codes_left: 0,
+            ..reply(VerifyOutcome::Accepted)
+        })
+    });
+    let steps = vec![code("1234-5678-9012"), info(messages::TEMPORARY_CODE_USED)];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+    assert!(messages::TEMPORARY_CODE_USED.contains("twofactor enroll --replace"));
+    assert!(run.log.contains(Level::Info, "accepted temporary code"));
+    run.log
+        .assert_never_mentions(&["1234-5678-9012", "123456789012"]);
+}
+
+fn last_backup_code_used() -> Result<VerifyReply, ClientError> {
+    Ok(VerifyReply {
+        backup_code_used: true,
+        backup_codes_left: 0,
+        offer_new_backup_codes: true,
+        ..reply(VerifyOutcome::Accepted)
+    })
+}
+
+fn totp_with_none_left() -> Result<VerifyReply, ClientError> {
+    Ok(VerifyReply {
+        backup_codes_left: 0,
+        offer_new_backup_codes: true,
+        ..reply(VerifyOutcome::Accepted)
+    })
+}
+
+#[test]
+fn new_backup_codes_offered_and_accepted() {
+    for yes in ["y", "Y", " yes ", "YES"] {
+        let daemon =
+            FakeDaemon::prompting(totp_with_none_left).with_regenerate(Ok(new_backup_codes()));
+        let steps = vec![
+            code("123456"),
+            Step::Visible(OFFER, Answer::Text(yes)),
+            the_new_backup_codes(),
+            pressed_enter(STORED),
+        ];
+        let run = run(&[], &request("alice"), steps, &daemon);
+        assert_eq!(run.verdict.outcome, Outcome::Success, "{yes:?}");
+        assert_eq!(
+            daemon.calls().last(),
+            Some(&Call::RegenerateBackupCodes("alice".into(), String::new()))
+        );
+        let codes = new_backup_codes();
+        let secrets: Vec<&str> = codes.iter().map(String::as_str).collect();
+        run.log.assert_never_mentions(&secrets);
+    }
+}
+
+#[test]
+fn new_backup_codes_offered_and_declined() {
+    for no in ["", "n", "no", "later", "yes please"] {
+        let daemon = FakeDaemon::prompting(totp_with_none_left);
+        let steps = vec![
+            code("123456"),
+            Step::Visible(OFFER, Answer::Text(no)),
+            info(messages::NO_NEW_BACKUP_CODES),
+        ];
+        assert_eq!(
+            outcome(&[], "alice", steps, &daemon),
+            Outcome::Success,
+            "{no:?}"
+        );
+        assert_eq!(
+            daemon.calls().len(),
+            2,
+            "no RegenerateBackupCodes for {no:?}"
+        );
+    }
+    assert_eq!(
+        messages::NO_NEW_BACKUP_CODES,
+        "Run `twofactor backup-codes` to create new ones."
+    );
+}
+
+#[test]
+fn the_offer_follows_the_last_backup_code() {
+    let daemon =
+        FakeDaemon::prompting(last_backup_code_used).with_regenerate(Ok(new_backup_codes()));
+    let steps = vec![
+        code("12345-67890"),
+        info(messages::backup_code_used(0)),
+        Step::Visible(OFFER, Answer::Text("y")),
+        the_new_backup_codes(),
+        pressed_enter(STORED),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Success);
+}
+
+#[test]
+fn a_failed_offer_never_fails_the_login() {
+    let daemon = FakeDaemon::prompting(totp_with_none_left).with_regenerate(Err(
+        ClientError::Daemon(proto::Error::Internal("disk".into())),
+    ));
+    let steps = vec![
+        code("123456"),
+        Step::Visible(OFFER, Answer::Text("y")),
+        error(messages::NEW_BACKUP_CODES_FAILED),
+    ];
+    let run = run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+    assert!(
+        run.log
+            .contains(Level::Error, "RegenerateBackupCodes for \"alice\"")
+    );
+
+    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let steps = vec![code("123456"), Step::Visible(OFFER, Answer::Fails)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Success);
+
+    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let steps = vec![
+        code("123456"),
+        Step::Visible(OFFER, Answer::Nothing),
+        info(messages::NO_NEW_BACKUP_CODES),
+    ];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::Success);
+}
+
+#[test]
+fn no_offer_prompt_where_no_prompt_is_allowed() {
+    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let first_pass = run(
+        &["use_first_pass"],
+        &with_authtok("alice", "123456"),
+        vec![info(messages::NO_BACKUP_CODES_LEFT)],
+        &daemon,
+    );
+    assert_eq!(first_pass.verdict.outcome, Outcome::Success);
+    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let steps = vec![
+        secret("Password & verification code: ", "pw123456"),
+        info(messages::NO_BACKUP_CODES_LEFT),
+    ];
+    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::Success);
+}
+
+#[test]
+fn no_offer_under_pam_silent() {
+    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let silent = Request {
+        silent: true,
+        ..request("alice")
+    };
+    let steps = vec![code("123456"), info(messages::NO_BACKUP_CODES_LEFT)];
+    assert_eq!(
+        run(&[], &silent, steps, &daemon).verdict.outcome,
+        Outcome::Success
+    );
+}
+
+#[test]
+fn nothing_extra_after_a_rejected_code() {
+    let daemon = FakeDaemon::prompting(|| {
+        Ok(VerifyReply {
+            temporary_code_used: true,
+            offer_new_backup_codes: true,
+            ..reply(VerifyOutcome::Rejected)
+        })
+    });
+    let steps = vec![code("123456"), error(WRONG)];
+    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The texts
+
+#[test]
+fn the_offer_text_without_a_qr_code() {
+    let Ok(LoginEnrollment { offer, .. }) = enrollment() else {
+        unreachable!()
+    };
+    let text = messages::enrollment_offer("Set it up now.", &offer, None);
+    assert_eq!(
+        text.as_str(),
+        "Set it up now.\n\
+         \n\
+         Add this account to your authenticator app:\n  \
+         Account: host.example.org:alice@host.example.org\n  \
+         Key:     JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n  \
+         Type:    time-based, SHA1, 6 digits, every 30 seconds\n\
+         \n\
+         Then enter the code the app shows, within 10 minutes."
+    );
+}
+
+#[test]
+fn the_offer_text_puts_the_qr_code_after_the_first_line() {
+    // sshd's client prefixes the prompt's first line with "(user@host) ": the drawing must
+    // not start there.
+    let Ok(LoginEnrollment { offer, .. }) = enrollment() else {
+        unreachable!()
+    };
+    let drawing = qr::render(URI).unwrap();
+    let text = messages::enrollment_offer(ENROLL_INTRO, &offer, Some(&drawing));
+    let first = text.lines().next().unwrap();
+    assert_eq!(first, ENROLL_INTRO);
+    assert!(text.contains(&format!("app:\n\n{}\n\nOr add", drawing.as_str())));
+}
+
+#[test]
+fn backup_codes_two_to_a_line() {
+    let text = messages::backup_codes("Header:", &backup_codes());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "Header:");
+    assert_eq!(lines[2], "  12340-67890   12341-67891");
+    assert_eq!(lines[6], "  12348-67898   12349-67899");
+    assert!(text.ends_with("they are not shown again."));
+    let odd = messages::backup_codes("H", &backup_codes()[..3]);
+    assert!(odd.contains("\n  12342-67892\n"), "{}", odd.as_str());
+}
+
+#[test]
+fn small_texts() {
+    assert_eq!(messages::code_sent(300), SENT);
+    assert_eq!(
+        messages::group_key("JBSWY3DPEHPK3PX").as_str(),
+        "JBSW Y3DP EHPK 3PX"
+    );
+    assert_eq!(messages::group_key("").as_str(), "");
+    assert!(messages::is_yes(" Yes\n"));
+    assert!(!messages::is_yes("yess"));
+    assert_eq!(messages::send_refused(" \n"), messages::SEND_FAILED);
+    assert_eq!(
+        messages::send_refused("evil\nline."),
+        "No code could be sent: evil line."
+    );
+}
