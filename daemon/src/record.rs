@@ -40,6 +40,10 @@ pub struct UserRecord {
     /// A single-use code sent by the delivery channel.
     #[serde(default)]
     pub sent_code: Option<OneTimeCode>,
+    /// After a login with a temporary code, the user may replace the enrollment without a
+    /// current code until then (Unix seconds): the lost device cannot give one.
+    #[serde(default)]
+    pub replace_without_code_until: u64,
 }
 
 impl UserRecord {

@@ -641,6 +641,9 @@ impl Service {
                     service: context.service.clone(),
                     rhost: context.rhost.clone(),
                 });
+                if factor == Factor::Temporary {
+                    record.replace_without_code_until = now.saturating_add(ENROLLMENT_TTL_SECONDS);
+                }
                 self.save(user, &record)?;
                 reply.outcome = VerifyOutcome::Accepted;
                 reply.backup_code_used = factor == Factor::Backup;
@@ -851,7 +854,9 @@ impl Service {
                         "{user} is already enrolled; replace the enrollment to move to a new device"
                     )));
                 }
-                if caller.is(user) {
+                // After a temporary-code login the lost device cannot give a code.
+                let allowed = now < record.replace_without_code_until;
+                if caller.is(user) && !allowed {
                     self.require_code(caller, user, &mut record, current_code, now)?;
                 }
             }
@@ -1006,6 +1011,15 @@ impl Service {
         record.grace_started = None;
         record.no_grace = false;
         record.temporary_code = None;
+        record.replace_without_code_until = 0;
+        if let Some(context) = context {
+            // Enrolling at login was this login's second factor.
+            record.last_success = Some(LastUse {
+                time: now,
+                service: context.service.clone(),
+                rhost: context.rhost.clone(),
+            });
+        }
         self.save(user, &record)?;
         lock(&self.pending).remove(user);
         let event = if replace {

@@ -54,6 +54,11 @@ pub struct Args {
     pub timeout: Duration,
     /// `bus_address=ADDR`: talk to this bus instead of the system bus (for tests).
     pub bus_address: Option<String>,
+    /// `enroll_at_login`: this stack may enroll users inside the login when the daemon says
+    /// so. Only on stacks where the first factor has already succeeded when the module runs
+    /// (a `requisite` password module, or sshd's `publickey,keyboard-interactive`): with a
+    /// `required` one, PAM goes on after a wrong password and anyone could bind a device.
+    pub enroll_at_login: bool,
 }
 
 impl Default for Args {
@@ -66,6 +71,7 @@ impl Default for Args {
             unavailable: Unavailable::Fail,
             timeout: DEFAULT_TIMEOUT,
             bus_address: None,
+            enroll_at_login: false,
         }
     }
 }
@@ -94,6 +100,7 @@ where
             ("use_first_pass", None) => use_first_pass = true,
             ("try_first_pass", None) => try_first_pass = true,
             ("forward_pass", None) => forward_pass = true,
+            ("enroll_at_login", None) => args.enroll_at_login = true,
             ("prompt", Some("")) => warnings.push("empty prompt= ignored".to_owned()),
             ("prompt", Some(text)) => args.prompt = Some(text.to_owned()),
             ("unavailable", Some("ignore")) => args.unavailable = Unavailable::Ignore,
@@ -181,6 +188,7 @@ mod tests {
             "timeout=5",
             "unavailable=ignore",
             "bus_address=unix:path=/tmp/x/bus.sock",
+            "enroll_at_login",
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -193,7 +201,12 @@ mod tests {
                 unavailable: Unavailable::Ignore,
                 timeout: Duration::from_secs(5),
                 bus_address: Some("unix:path=/tmp/x/bus.sock".into()),
+                enroll_at_login: true,
             }
+        );
+        assert!(
+            !Args::default().enroll_at_login,
+            "off unless the stack says so"
         );
     }
 

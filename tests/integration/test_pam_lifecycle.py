@@ -43,8 +43,9 @@ def pam_dir(workdir):
     return workdir / "pam.d"
 
 
-def service(pam_dir, address, before=()):
-    return write_service(pam_dir, SERVICE, [*before, module_line(address, timeout=5)])
+def service(pam_dir, address, before=(), enroll_at_login=True):
+    args = ("enroll_at_login",) if enroll_at_login else ()
+    return write_service(pam_dir, SERVICE, [*before, module_line(address, timeout=5, args=args)])
 
 
 def authenticate(pam_dir, user, *answers, **kwargs):
@@ -209,6 +210,19 @@ def test_enrollment_at_login_only_from_allowed_hosts(make_daemon, bus, users, pa
     assert not call_as(bus.address, None, "Status", alice.name)["ok"]["enrolled"]
 
 
+def test_enrollment_at_login_needs_the_module_argument(make_daemon, bus, users, pam_dir):
+    """A stack without `enroll_at_login` (say, one with a `required` password module, where
+    PAM goes on after a wrong password) never shows a key, whatever the daemon allows."""
+    daemon = make_daemon(REQUIRED_AT_LOGIN)
+    alice = users.add()
+    service(pam_dir, bus.address, enroll_at_login=False)
+    result = authenticate(pam_dir, alice)
+    assert result.returncode != 0 and AUTH_ERR in result.output, result
+    assert "Key:" not in result.output and ENROLL_PROMPT not in result.output, result
+    assert "cannot be set up during this login" in result.output, result
+    assert "enrollment-started" not in daemon.log_text()
+
+
 def test_enrollment_only_after_the_password(make_daemon, bus, users, pam_dir, workdir):
     """The documented stack: the password module `requisite` before ours, so whoever does not
     know the password never sees a key (and cannot enroll a device of their own)."""
@@ -233,7 +247,8 @@ def test_enrollment_at_login_over_ssh(make_daemon, bus, users, workdir, make_ssh
     make_daemon(REQUIRED_AT_LOGIN)
     alice = users.add()
     key_file = add_key(alice, workdir)
-    server = make_sshd([module_line(bus.address, timeout=5)], "publickey,keyboard-interactive")
+    server = make_sshd([module_line(bus.address, timeout=5, args=("enroll_at_login",))],
+                       "publickey,keyboard-interactive")
     child = pexpect.spawn(
         "ssh", [*server.ssh_options(), "-o", "PreferredAuthentications=publickey,keyboard-interactive",
                 "-o", "IdentitiesOnly=yes", "-i", str(key_file), f"{alice.name}@127.0.0.1",

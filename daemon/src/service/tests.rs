@@ -755,6 +755,14 @@ fn enrollment_at_login_is_held_by_its_token() {
     assert_eq!(codes.len(), 10);
     assert_eq!(plan_at(&w, "alice", "", T0).action, LoginAction::Prompt);
     assert_eq!(w.events.names(), ["enrolled"]);
+    let status = w.service.status(&root(), "alice", T0).unwrap();
+    assert_eq!(
+        (
+            status.last_success_time,
+            status.last_success_service.as_str()
+        ),
+        (T0, "sshd")
+    );
     assert_eq!(w.events.0.lock().unwrap()[0].service, "sshd");
 }
 

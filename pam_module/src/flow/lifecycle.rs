@@ -36,6 +36,7 @@ impl Flow<'_> {
         let user = self.request.user.as_str();
         let context = &self.request.context;
         let impossible = match self.args.code_source {
+            _ if !self.args.enroll_at_login => Some("enroll_at_login is not on this pam.d line"),
             CodeSource::UseFirstPass => Some("use_first_pass never prompts"),
             CodeSource::ForwardPass => Some("forward_pass runs before the password is checked"),
             CodeSource::Prompt | CodeSource::TryFirstPass if self.request.silent => {

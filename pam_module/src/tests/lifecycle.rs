@@ -113,6 +113,30 @@ fn confirms(daemon: &FakeDaemon) -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------------------------
 // Enrollment at login
 
+/// Every test here runs on a pam.d line that allows enrollment at login, plus its own args.
+fn with_enroll<'a>(raw_args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["enroll_at_login"];
+    all.extend_from_slice(raw_args);
+    all
+}
+
+fn run(raw_args: &[&str], request: &Request, steps: Vec<Step>, daemon: &FakeDaemon) -> Run {
+    super::run(&with_enroll(raw_args), request, steps, daemon)
+}
+
+fn outcome(raw_args: &[&str], user: &str, steps: Vec<Step>, daemon: &FakeDaemon) -> Outcome {
+    super::outcome(&with_enroll(raw_args), user, steps, daemon)
+}
+
+#[test]
+fn enrollment_needs_the_module_argument() {
+    let daemon = enrolling();
+    let steps = vec![error(messages::ENROLL_NOT_HERE)];
+    let run = super::run(&[], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
+    assert_eq!(daemon.calls(), [Call::LoginPlan("alice".into(), context())]);
+}
+
 #[test]
 fn enrollment_succeeds_after_one_wrong_code() {
     let daemon = enrolling()
