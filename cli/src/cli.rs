@@ -27,8 +27,9 @@ shows 10 backup codes once. Answers are read from standard input, one a line.
 
 With --json nothing is asked: the offer is printed as one JSON line, the
 confirmation code is read as one line from standard input, and the backup
-codes are printed as one JSON line. With --json --replace, the current code,
-when it is needed, is read first.";
+codes are printed as one JSON line. With --json --replace of your own
+enrollment, a line with the current code is read first (it may be empty right
+after a login with a temporary code, when none is needed).";
 
 const BACKUP_CODES_ABOUT: &str = "\
 Make a new set of backup codes; the old ones stop working.
@@ -48,6 +49,47 @@ Check a user's code as a login would.
 
 The code is read as one line from standard input; an accepted code is spent.
 Exit status 0 when the code was accepted, 1 otherwise.";
+
+const TEMP_CODE_ABOUT: &str = "\
+Admin: make a single-use code for a user who lost their device.
+
+The code is shown once (only its hash is kept) and works once, until it
+expires: at a login in place of a code from the app, or as the current code of
+`twofactor enroll --replace`, which sets up the new device. Give it to the
+user over a channel you trust. A new code replaces an unused earlier one.";
+
+const DELIVERY_ABOUT: &str = "\
+Admin: allow or forbid codes by another channel for a user.
+
+With delivery on and a [delivery] command configured for twofactord, the user
+may ask at a login for a single-use code sent by that program (SMS, mail).
+Such codes are weaker than the authenticator app: they can be phished, and they
+travel over channels an attacker may control. Turning it off also cancels a
+code already sent.";
+
+const IMPORT_ABOUT: &str = "\
+Admin: take over enrollments from google-authenticator or pam_oath.
+
+The user's authenticator app keeps working unchanged. Each user is imported
+with one call to the daemon, so a failure changes nothing for that user, and
+the files read are left as they are. What does not carry over is reported.
+Then replace the old module with pam_twofactor.so in the PAM stack.";
+
+const IMPORT_GOOGLE_ABOUT: &str = "\
+Import a user's ~/.google_authenticator (or FILE), read as root.
+
+The secret, WINDOW_SIZE, STEP_SIZE, the time steps already used
+(DISALLOW_REUSE) and the scratch codes carry over; the scratch codes become
+backup codes. RATE_LIMIT does not: twofactor's own delays and lockout apply.
+Counter-based (HOTP) files are refused.";
+
+const IMPORT_OATH_ABOUT: &str = "\
+Import the time-based entries of a pam_oath usersfile (often /etc/users.oath).
+
+Each line reads `HOTP/T30/6 USER PIN HEXSECRET ...`. Event-based (HOTP)
+entries and users with more than one entry are refused and reported; a PIN
+does not carry over (twofactor asks for the code alone). Exit status 1 when
+any entry was not imported.";
 
 /// Set up and manage two-factor authentication (TOTP) for logins on this system.
 #[derive(Debug, Parser)]
@@ -89,6 +131,15 @@ pub enum Command {
     /// Check a user's code as a login would (code from stdin).
     #[command(long_about = VERIFY_ABOUT)]
     Verify(VerifyArgs),
+    /// Admin: a single-use code for a user who lost their device.
+    #[command(long_about = TEMP_CODE_ABOUT)]
+    TempCode(TempCodeArgs),
+    /// Admin: allow or forbid codes by SMS or mail for a user.
+    #[command(long_about = DELIVERY_ABOUT)]
+    Delivery(DeliveryArgs),
+    /// Admin: take over google-authenticator or pam_oath enrollments.
+    #[command(long_about = IMPORT_ABOUT)]
+    Import(ImportArgs),
     /// Write the man pages or shell completions (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -108,8 +159,8 @@ pub struct EnrollArgs {
     #[arg(
         long,
         help = "Replace an existing enrollment",
-        long_help = "Replace an existing enrollment; your own needs a current code or a\n\
-                     backup code"
+        long_help = "Replace an existing enrollment; your own needs a current code, a\n\
+                     backup code or a temporary code from an administrator"
     )]
     pub replace: bool,
     /// Also write the codes to PATH (new, mode 0600).
@@ -198,6 +249,89 @@ pub struct VerifyArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TempCodeArgs {
+    /// The user who gets the code.
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// How long it works: 30m, 1h (default), 24h at most.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1h",
+        hide_default_value = true,
+        value_parser = crate::format::parse_temporary_code_lifetime
+    )]
+    pub expires: u64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// The user whose codes by another channel are switched.
+    #[arg(value_name = "USER")]
+    pub user: String,
+    /// on: allowed; off: forbidden.
+    #[arg(value_enum, value_name = "on|off", hide_possible_values = true)]
+    pub state: OnOff,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    subcommand_required = true,
+    arg_required_else_help = true,
+    disable_help_subcommand = true
+)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub from: ImportFrom,
+    /// Print one JSON object.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// A user's ~/.google_authenticator file.
+    #[command(long_about = IMPORT_GOOGLE_ABOUT)]
+    GoogleAuthenticator(GoogleAuthenticatorArgs),
+    /// The time-based entries of a pam_oath usersfile.
+    #[command(long_about = IMPORT_OATH_ABOUT)]
+    Oath(OathArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GoogleAuthenticatorArgs {
+    /// The user whose enrollment is taken over.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// The file to read (default: ~USER/.google_authenticator).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OathArgs {
+    /// The pam_oath usersfile to read.
+    #[arg(value_name = "USERSFILE")]
+    pub usersfile: PathBuf,
+    /// Import only USER (repeatable; default: everyone).
+    #[arg(long = "user", value_name = "USER")]
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use twofactor_proto::{
-    self as proto, Daemon1Proxy, EnrollmentOffer, Error, LoginContext, PolicyExplanation,
-    UserStatus, VerifyReply,
+    self as proto, Daemon1Proxy, EnrollmentOffer, Error, ImportedEnrollment, LoginContext,
+    PolicyExplanation, TemporaryCode, UserStatus, VerifyReply,
 };
 use zbus::proxy::CacheProperties;
 
@@ -29,6 +29,13 @@ pub trait Daemon {
     fn reset_user(&self, user: &str) -> Result<(), Error>;
     fn unlock_user(&self, user: &str) -> Result<(), Error>;
     fn explain_policy(&self, user: &str) -> Result<PolicyExplanation, Error>;
+    fn issue_temporary_code(
+        &self,
+        user: &str,
+        expires_in_seconds: u64,
+    ) -> Result<TemporaryCode, Error>;
+    fn set_delivery(&self, user: &str, enabled: bool) -> Result<(), Error>;
+    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment) -> Result<(), Error>;
 }
 
 /// How long one call may take (a backup code check costs one argon2 hash per call).
@@ -132,6 +139,22 @@ impl Daemon for BusDaemon {
 
     fn explain_policy(&self, user: &str) -> Result<PolicyExplanation, Error> {
         zbus::block_on(self.proxy.explain_policy(user))
+    }
+
+    fn issue_temporary_code(
+        &self,
+        user: &str,
+        expires_in_seconds: u64,
+    ) -> Result<TemporaryCode, Error> {
+        zbus::block_on(self.proxy.issue_temporary_code(user, expires_in_seconds))
+    }
+
+    fn set_delivery(&self, user: &str, enabled: bool) -> Result<(), Error> {
+        zbus::block_on(self.proxy.set_delivery(user, enabled))
+    }
+
+    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment) -> Result<(), Error> {
+        zbus::block_on(self.proxy.import_enrollment(user, enrollment))
     }
 }
 

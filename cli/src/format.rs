@@ -40,6 +40,52 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Longest lifetime of a temporary code the daemon grants.
+pub const MAX_TEMPORARY_CODE_SECONDS: u64 = 86_400;
+
+/// A duration like `30m`, `1h`, `24h`, `90s`, `1d` or plain seconds, in seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let invalid = || format!("{text:?} is not a duration like 30m, 1h or 24h");
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(scale).ok_or_else(invalid)
+}
+
+/// A temporary code's lifetime: more than nothing, at most 24 hours.
+pub fn parse_temporary_code_lifetime(text: &str) -> Result<u64, String> {
+    match parse_duration(text)? {
+        0 => Err("a temporary code must last more than 0 s".into()),
+        seconds if seconds > MAX_TEMPORARY_CODE_SECONDS => {
+            Err("a temporary code lasts at most 24h".into())
+        }
+        seconds => Ok(seconds),
+    }
+}
+
+/// Seconds for people: `45 s`, `30 min`, `1 h`, `1 h 30 min`.
+pub fn duration(seconds: u64) -> String {
+    if seconds < 60 {
+        return format!("{seconds} s");
+    }
+    let minutes = seconds.div_ceil(60);
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
 /// `yes` or `no`.
 pub fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
@@ -96,6 +142,36 @@ mod tests {
         assert_eq!(time(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(time(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(time(4_107_542_399), "2100-02-28 23:59:59 UTC");
+    }
+
+    #[test]
+    fn durations() {
+        for (text, seconds) in [
+            ("30m", 1800),
+            ("1h", 3600),
+            ("24h", 86_400),
+            ("90s", 90),
+            ("90", 90),
+            ("1d", 86_400),
+            ("5min", 300),
+        ] {
+            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
+        }
+        for bad in ["", "h", "1w", "-1h", "1.5h", "1 h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_temporary_code_lifetime("24h"), Ok(86_400));
+        assert!(
+            parse_temporary_code_lifetime("25h")
+                .unwrap_err()
+                .contains("24h")
+        );
+        assert!(parse_temporary_code_lifetime("0m").is_err());
+        assert_eq!(duration(45), "45 s");
+        assert_eq!(duration(1800), "30 min");
+        assert_eq!(duration(3600), "1 h");
+        assert_eq!(duration(5400), "1 h 30 min");
+        assert_eq!(duration(86_400), "24 h");
     }
 
     #[test]

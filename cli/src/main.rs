@@ -15,6 +15,7 @@ mod client;
 mod commands;
 mod error;
 mod format;
+mod migrate;
 mod qr;
 
 fn main() -> ExitCode {

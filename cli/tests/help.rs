@@ -19,8 +19,14 @@ const COMMANDS: &[&str] = &[
     "unlock",
     "policy",
     "verify",
+    "temp-code",
+    "delivery",
+    "import",
     "generate",
 ];
+
+/// Commands of commands.
+const SUBCOMMANDS: &[&[&str]] = &[&["import", "google-authenticator"], &["import", "oath"]];
 
 fn twofactor(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -65,6 +71,14 @@ fn help_snapshots() {
         assert!(output.status.success(), "{command} --help");
         snapshot(&format!("help-{command}"), &text(&output.stdout));
     }
+    for command in SUBCOMMANDS {
+        let output = twofactor(&[command, &["--help"][..]].concat());
+        assert!(output.status.success(), "{command:?} --help");
+        snapshot(
+            &format!("help-{}", command.join("-")),
+            &text(&output.stdout),
+        );
+    }
 }
 
 #[test]
@@ -73,6 +87,10 @@ fn help_fits_80_columns() {
     for command in COMMANDS {
         pages.push(twofactor(&[command, "--help"]));
         pages.push(twofactor(&[command, "-h"]));
+    }
+    for command in SUBCOMMANDS {
+        pages.push(twofactor(&[command, &["--help"][..]].concat()));
+        pages.push(twofactor(&[command, &["-h"][..]].concat()));
     }
     for page in pages {
         for line in text(&page.stdout).lines() {
@@ -175,6 +193,13 @@ fn the_man_page_names_every_command() {
         assert!(sub_page.contains(".TH twofactor-"), "{sub_page}");
     }
     assert!(!out.join("twofactor-generate.1").exists());
+    for command in SUBCOMMANDS {
+        let sub = out.join(format!("twofactor-{}.1", command.join("-")));
+        let sub_page =
+            std::fs::read_to_string(&sub).unwrap_or_else(|_| panic!("{} missing", sub.display()));
+        assert!(sub_page.contains(".TH twofactor-import-"), "{sub_page}");
+    }
+    assert!(!out.join("twofactor-import-help.1").exists());
     assert!(!page.contains("twofactor\\-help"), "{page}");
     // The same page on standard output.
     let stdout = text(&twofactor(&["generate", "man"]).stdout);

@@ -48,7 +48,32 @@ pub fn enroll(
     // provisioning someone else is not asked.
     let needs_code = args.replace && is_self && daemon.status(&user)?.enrolled;
     let begin = |code: &str| daemon.begin_enrollment(&user, args.replace, code);
-    let offer = if needs_code {
+    // For some minutes after a login with a temporary code the daemon lets the user replace
+    // without a current code (the lost device cannot give one). It refuses an empty code as
+    // malformed before counting any failure, so asking it first costs nothing. With --json the
+    // current-code line is always read, as documented (the daemon then ignores it).
+    let without_code = if needs_code && !args.json {
+        match begin("") {
+            Ok(offer) => Some(offer),
+            Err(DaemonError::InvalidInput(_)) => None,
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        None
+    };
+    // A temporary code from an administrator is a current code too; it is spent here.
+    let mut temporary_spent = false;
+    let offer = if let Some(offer) = without_code {
+        if !args.json {
+            say!(
+                io,
+                "Replacing the enrollment of {user}: no current code is needed right after a \
+                 login with a temporary code. The current enrollment stays active until the new \
+                 device is confirmed."
+            )?;
+        }
+        offer
+    } else if needs_code {
         if !args.json {
             say!(
                 io,
@@ -59,8 +84,12 @@ pub fn enroll(
         with_code(
             io,
             args.json,
-            "Current code (from the old device) or a backup code: ",
-            begin,
+            "Current code (from the old device), a backup code or a temporary code: ",
+            |code| {
+                let offer = begin(code)?;
+                temporary_spent = is_temporary_code(code);
+                Ok(offer)
+            },
         )?
     } else {
         begin("").map_err(|error| match error {
@@ -72,6 +101,11 @@ pub fn enroll(
         })?
     };
     let offer = Offer(offer);
+    let spent_hint = if temporary_spent {
+        "; the temporary code is spent: ask an administrator for a new one"
+    } else {
+        ""
+    };
 
     let confirm = |code: &str| daemon.confirm_enrollment(&user, code);
     let codes = if args.json {
@@ -89,7 +123,10 @@ pub fn enroll(
                 "expires_in_seconds": offer.0.expires_in_seconds,
             }),
         )?;
-        let codes = with_code(io, true, "", confirm)?;
+        let codes = with_code(io, true, "", confirm).map_err(|error| match error {
+            CliError::Refused(message) => CliError::Refused(format!("{message}{spent_hint}")),
+            other => other,
+        })?;
         print_json(io, &json!({ "user": user, "backup_codes": codes }))?;
         codes
     } else {
@@ -98,7 +135,7 @@ pub fn enroll(
         let codes = with_code(io, false, &question, confirm).map_err(|error| match error {
             CliError::Refused(message) => CliError::Refused(format!(
                 "{message}; the enrollment was not confirmed: run `twofactor enroll{}{user_flag}` \
-                 again",
+                 again{spent_hint}",
                 if args.replace { " --replace" } else { "" }
             )),
             other => other,
@@ -127,6 +164,11 @@ pub fn enroll(
         confirm_stored(io)?;
     }
     outcome
+}
+
+/// Whether `code` has the shape of an administrator's temporary code (12 digits).
+fn is_temporary_code(code: &str) -> bool {
+    code.bytes().filter(u8::is_ascii_digit).count() == 12
 }
 
 fn show_offer(io: &mut Io<'_>, offer: &EnrollmentOffer, args: &EnrollArgs) -> Result<(), CliError> {

@@ -3,13 +3,18 @@
 use std::cell::RefCell;
 
 use twofactor_proto::{
-    EnrollmentOffer, Error, LoginContext, PolicyExplanation, UserStatus, VerifyOutcome, VerifyReply,
+    EnrollmentOffer, Error, ImportedEnrollment, LoginContext, PolicyExplanation, TemporaryCode,
+    UserStatus, VerifyOutcome, VerifyReply,
 };
 
 use crate::client::Daemon;
 
 pub const GOOD: &str = "123456";
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// The temporary code the fake issues; it also works as a current code.
+pub const TEMPORARY: &str = "1234-5678-9012";
+/// When the fake's temporary codes expire.
+pub const TEMPORARY_EXPIRES_AT: u64 = 1_700_003_600;
 
 #[derive(Debug)]
 pub struct Fake {
@@ -19,6 +24,12 @@ pub struct Fake {
     pub status: RefCell<UserStatus>,
     /// Every call, as `Method(args)`.
     pub calls: RefCell<Vec<String>>,
+    /// Users (by name) the import refuses as already enrolled.
+    pub enrolled_users: Vec<String>,
+    /// Every enrollment imported, by user.
+    pub imported: RefCell<Vec<(String, ImportedEnrollment)>>,
+    /// As after a login with a temporary code: replacing needs no current code.
+    pub replace_without_code: bool,
 }
 
 impl Fake {
@@ -45,6 +56,9 @@ impl Fake {
                 delivery_enabled: false,
             }),
             calls: RefCell::new(Vec::new()),
+            enrolled_users: Vec::new(),
+            imported: RefCell::new(Vec::new()),
+            replace_without_code: false,
         }
     }
 
@@ -94,7 +108,12 @@ impl Fake {
     }
 
     fn code_if_self(&self, user: &str, code: &str) -> Result<(), Error> {
-        if self.caller == user && code != GOOD {
+        if self.caller == user && code.is_empty() {
+            // The daemon refuses a malformed code before counting it as a failure.
+            Err(Error::InvalidInput(
+                "a code is 6 or 8 digits, or a 10-digit backup code".into(),
+            ))
+        } else if self.caller == user && code != GOOD && code != TEMPORARY {
             Err(Error::WrongCode("the code is not valid".into()))
         } else {
             Ok(())
@@ -153,7 +172,9 @@ impl Daemon for Fake {
                     "{user} is already enrolled"
                 )));
             }
-            self.code_if_self(user, current_code)?;
+            if !self.replace_without_code {
+                self.code_if_self(user, current_code)?;
+            }
         }
         Ok(EnrollmentOffer {
             otpauth_uri: format!(
@@ -228,5 +249,48 @@ impl Daemon for Fake {
             source: status.policy_source.clone(),
             explanation: format!("{} → {}", status.policy_source, status.policy),
         })
+    }
+
+    fn issue_temporary_code(
+        &self,
+        user: &str,
+        expires_in_seconds: u64,
+    ) -> Result<TemporaryCode, Error> {
+        self.log(format!("IssueTemporaryCode({user}, {expires_in_seconds})"));
+        self.admin_only()?;
+        if expires_in_seconds > 86_400 {
+            return Err(Error::InvalidInput(
+                "a temporary code lasts at most 24 hours".into(),
+            ));
+        }
+        self.status.borrow_mut().temporary_code_expires_at = TEMPORARY_EXPIRES_AT;
+        Ok(TemporaryCode {
+            code: TEMPORARY.into(),
+            expires_at: TEMPORARY_EXPIRES_AT,
+        })
+    }
+
+    fn set_delivery(&self, user: &str, enabled: bool) -> Result<(), Error> {
+        self.log(format!("SetDelivery({user}, {enabled})"));
+        self.admin_only()?;
+        self.status.borrow_mut().delivery_enabled = enabled;
+        Ok(())
+    }
+
+    fn import_enrollment(&self, user: &str, enrollment: &ImportedEnrollment) -> Result<(), Error> {
+        self.log(format!("ImportEnrollment({user}, {})", enrollment.source));
+        self.admin_only()?;
+        if user == "nobody-here" {
+            return Err(Error::NoSuchUser(format!("no user {user} on this system")));
+        }
+        if self.enrolled_users.iter().any(|u| u == user) {
+            return Err(Error::AlreadyEnrolled(format!(
+                "{user} is already enrolled with twofactor; reset first to import"
+            )));
+        }
+        self.imported
+            .borrow_mut()
+            .push((user.to_owned(), enrollment.clone()));
+        Ok(())
     }
 }

@@ -76,15 +76,19 @@ fn man(command: clap::Command) -> clap_mangen::Man {
     clap_mangen::Man::new(command).manual("twofactor manual")
 }
 
-/// `twofactor.1` and `twofactor-COMMAND.1` for every visible command.
+/// `twofactor.1`, `twofactor-COMMAND.1` for every visible command, and
+/// `twofactor-COMMAND-SUBCOMMAND.1` for commands that have their own (`import`).
 fn write_man_pages(command: clap::Command, dir: &Path) -> Result<(), CliError> {
-    let mut pages = vec![command.clone()];
-    pages.extend(
+    fn visible(command: &clap::Command) -> impl Iterator<Item = &clap::Command> {
         command
             .get_subcommands()
-            .filter(|sub| !sub.is_hide_set())
-            .cloned(),
-    );
+            .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    }
+    let mut pages = vec![command.clone()];
+    for sub in visible(&command) {
+        pages.push(sub.clone());
+        pages.extend(visible(sub).cloned());
+    }
     for page in pages {
         let man = man(page);
         let path = dir.join(man.get_filename());

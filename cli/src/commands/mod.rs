@@ -5,6 +5,8 @@ mod admin;
 mod codes;
 mod enroll;
 mod generate;
+mod import;
+mod lifecycle;
 mod status;
 
 use twofactor_proto as proto;
@@ -45,6 +47,9 @@ pub fn dispatch(
         Command::Unlock(args) => admin::unlock(&args, daemon, io),
         Command::Policy(args) => status::policy(&args, daemon, me, io),
         Command::Verify(args) => admin::verify(&args, daemon, io),
+        Command::TempCode(args) => lifecycle::temp_code(&args, daemon, io),
+        Command::Delivery(args) => lifecycle::delivery(&args, daemon, io),
+        Command::Import(args) => import::import(&args, daemon, io),
         Command::Generate(args) => generate::generate(&args, io),
     }
 }

@@ -1,6 +1,6 @@
 //! Reporting: `status`, `list`, `policy`.
 
-use twofactor_proto::UserStatus;
+use twofactor_proto::{BACKUP_CODES_LOW, UserStatus};
 
 use super::{Invoker, print_json};
 use crate::cli::{ListArgs, PolicyArgs, StatusArgs};
@@ -43,8 +43,19 @@ pub fn status(
             format!("{} (rule: {})", status.policy, status.policy_source),
         ),
     ];
+    let in_grace = !status.enrolled && status.grace_ends_at > now();
+    if !status.enrolled && status.grace_ends_at > 0 {
+        rows.push((
+            "Grace period",
+            if in_grace {
+                format!("until {}", time(status.grace_ends_at))
+            } else {
+                format!("ended {}", time(status.grace_ends_at))
+            },
+        ));
+    }
     if status.enrolled {
-        rows.push(("Backup codes left", status.backup_codes_left.to_string()));
+        rows.push(("Backup codes left", codes_left(&status)));
         rows.push(("Locked", yes_no(status.locked).into()));
         rows.push((
             "Failed attempts",
@@ -58,6 +69,23 @@ pub fn status(
         }
         rows.push(("Last success", last_use(&status)));
     }
+    if status.temporary_code_expires_at > 0 {
+        rows.push((
+            "Temporary code",
+            format!(
+                "issued, unused, expires {}",
+                time(status.temporary_code_expires_at)
+            ),
+        ));
+    }
+    rows.push((
+        "Code delivery",
+        if status.delivery_enabled {
+            "on (codes by another channel allowed)".into()
+        } else {
+            "off".into()
+        },
+    ));
     if !status.problem.is_empty() {
         rows.push(("Problem", status.problem.clone()));
     }
@@ -72,12 +100,28 @@ pub fn status(
         Some(format!(
             "Logins are refused until an administrator runs `twofactor unlock {user}`."
         ))
+    } else if status.policy == "required" && in_grace {
+        Some(format!(
+            "Two-factor authentication is required from {}: set it up before then with \
+             `twofactor enroll{user_flag}`.",
+            time(status.grace_ends_at)
+        ))
     } else if !status.enrolled && status.policy == "required" {
         Some(format!(
             "Two-factor authentication is required: set it up with `twofactor enroll{user_flag}`."
         ))
     } else if !status.enrolled && status.policy == "optional" {
         Some(format!("Set it up with `twofactor enroll{user_flag}`."))
+    } else if status.enrolled && status.backup_codes_left == 0 {
+        Some(format!(
+            "No backup codes are left: make a new set with `twofactor backup-codes{user_flag}`."
+        ))
+    } else if status.enrolled && status.backup_codes_left <= BACKUP_CODES_LOW {
+        Some(format!(
+            "Warning: only {} backup code left: make a new set now with `twofactor \
+             backup-codes{user_flag}`.",
+            status.backup_codes_left
+        ))
     } else if status.enrolled && status.backup_codes_left < FEW_CODES {
         Some(format!(
             "Few backup codes left: make a new set with `twofactor backup-codes{user_flag}`."
@@ -107,9 +151,32 @@ fn last_use(status: &UserStatus) -> String {
     text
 }
 
+/// `10`, `1 (running low)`, `0 (none left)`.
+fn codes_left(status: &UserStatus) -> String {
+    match status.backup_codes_left {
+        0 => "0 (none left)".into(),
+        left if left <= BACKUP_CODES_LOW => format!("{left} (running low)"),
+        left => left.to_string(),
+    }
+}
+
+fn codes_low(status: &UserStatus) -> bool {
+    status.enrolled && status.problem.is_empty() && status.backup_codes_left <= BACKUP_CODES_LOW
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// The daemon's fields, plus `backup_codes_low` (enrolled with at most
+/// [`BACKUP_CODES_LOW`] backup codes left).
 fn to_json(status: &UserStatus) -> Result<serde_json::Value, CliError> {
-    serde_json::to_value(status)
-        .map_err(|error| CliError::System(format!("cannot format the status: {error}")))
+    let mut value = serde_json::to_value(status)
+        .map_err(|error| CliError::System(format!("cannot format the status: {error}")))?;
+    value["backup_codes_low"] = serde_json::Value::Bool(codes_low(status));
+    Ok(value)
 }
 
 pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(), CliError> {
@@ -152,8 +219,41 @@ pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(),
         ]);
     }
     say!(io, "{}", table(&rows))?;
-    for status in users.iter().filter(|status| !status.problem.is_empty()) {
-        say!(io, "problem: {}: {}", status.user, status.problem)?;
+    for status in &users {
+        let user = &status.user;
+        if !status.problem.is_empty() {
+            say!(io, "problem: {user}: {}", status.problem)?;
+        }
+        if !status.enrolled && status.grace_ends_at > now() {
+            say!(
+                io,
+                "grace: {user} must enroll by {}",
+                time(status.grace_ends_at)
+            )?;
+        } else if !status.enrolled && status.grace_ends_at > 0 {
+            say!(
+                io,
+                "grace: the grace period of {user} ended {}",
+                time(status.grace_ends_at)
+            )?;
+        }
+        if status.temporary_code_expires_at > 0 {
+            say!(
+                io,
+                "temporary code: {user}, unused, expires {}",
+                time(status.temporary_code_expires_at)
+            )?;
+        }
+        if codes_low(status) {
+            say!(
+                io,
+                "backup codes: {user} has {} left",
+                status.backup_codes_left
+            )?;
+        }
+        if status.delivery_enabled {
+            say!(io, "delivery: on for {user}")?;
+        }
     }
     Ok(())
 }
