@@ -16,12 +16,6 @@ pub const PAM_OATH: &str = "pam_oath";
 /// secrets); fewer than [`GOOD_SECRET_BITS`] earns a recommendation to re-enroll.
 pub const MIN_SECRET_BITS: usize = 80;
 pub const GOOD_SECRET_BITS: usize = 128;
-/// twofactord takes imported secrets of [`MIN_SECRET_BITS`] and more, but this version cannot
-/// load a stored secret shorter than 128 bits again: the user would be refused at the next
-/// login ("state unreadable") until an administrator resets them. Until the daemon can, such
-/// secrets are refused here, before anything changes. Lower this to [`MIN_SECRET_BITS`] then.
-pub const STORABLE_SECRET_BITS: usize = 128;
-
 /// Largest per-user window the daemon takes (steps either side of now).
 pub const MAX_WINDOW: u32 = 10;
 /// Periods the daemon takes.
@@ -76,12 +70,6 @@ fn check_secret_bits(bits: usize, notes: &mut Vec<String>) -> Result<(), Problem
         return Err(Problem::Unsupported(format!(
             "the secret has only {bits} bits (at least {MIN_SECRET_BITS} are needed): enroll \
              anew instead"
-        )));
-    }
-    if bits < STORABLE_SECRET_BITS {
-        return Err(Problem::Unsupported(format!(
-            "the secret has {bits} bits, and twofactord cannot yet keep secrets shorter than \
-             {STORABLE_SECRET_BITS} bits: enroll anew instead (the old setup keeps working)"
         )));
     }
     if bits < GOOD_SECRET_BITS {
@@ -521,13 +509,12 @@ mod tests {
 
     #[test]
     fn short_and_bad_secrets() {
-        // 80 bits, as old versions made: the daemon cannot keep it yet (see
-        // STORABLE_SECRET_BITS), so it is refused before anything changes.
-        let old = problem(google_authenticator("JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n"));
-        assert!(matches!(old, Problem::Unsupported(_)), "{old:?}");
-        assert!(old.message().contains("80 bits"), "{old:?}");
-        let odd = problem(google_authenticator("JBSWY3DPEHPK3PXPJBSWY3DP\n"));
-        assert!(odd.message().contains("has 120 bits"), "{odd:?}");
+        // 80 bits, as old versions made: taken over, with advice to re-enroll later.
+        let old = google_authenticator("JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n").unwrap();
+        assert_eq!(old.secret_bits, 80);
+        assert!(old.notes.iter().any(|n| n.contains("80 bits, fewer than 128")), "{:?}", old.notes);
+        let odd = google_authenticator("JBSWY3DPEHPK3PXPJBSWY3DP\n").unwrap();
+        assert!(odd.notes.iter().any(|n| n.contains("has 120 bits")), "{:?}", odd.notes);
         // Lower case is the same key.
         let lower = google_authenticator("jf6c54bauucpkn2xfk3y5g5llm\n").unwrap();
         assert_eq!(lower.enrollment.secret_base32, "JF6C54BAUUCPKN2XFK3Y5G5LLM");
@@ -678,9 +665,9 @@ mod tests {
             problem(entry("HOTP/T30 alice - 3132333435363738")),
             Problem::Unsupported(_)
         ));
-        // 80 bits: refused until the daemon can keep such secrets.
-        let short = problem(entry("HOTP/T30 alice - 31323334353637383930"));
-        assert!(short.message().contains("80 bits"), "{short:?}");
+        // 80 bits: taken over, with advice to re-enroll later.
+        let short = entry("HOTP/T30 alice - 31323334353637383930").unwrap();
+        assert!(short.notes.iter().any(|n| n.contains("80 bits")), "{:?}", short.notes);
     }
 
     #[test]

@@ -58,9 +58,10 @@ impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
         let text = Zeroizing::new(String::deserialize(deserializer)?);
         match Secret::from_base32(&text) {
-            Some(secret) if secret.as_bytes().len() >= 16 => Ok(secret),
+            // Imported enrollments may be 80-bit (google-authenticator); ours are 160-bit.
+            Some(secret) if secret.as_bytes().len() >= MIN_IMPORTED_SECRET_LEN => Ok(secret),
             _ => Err(serde::de::Error::custom(
-                "secret is not base32 of at least 128 bits",
+                "secret is not base32 of at least 80 bits",
             )),
         }
     }

@@ -274,19 +274,20 @@ def test_a_pam_oath_usersfile(cli, bus, daemon, users, workdir):
     assert f"{totp.name}: skipped (line 2): {totp.name} is already enrolled" in out.stdout, out
 
 
-def test_a_secret_under_128_bits_is_refused_before_anything_changes(cli, bus, daemon, users,
-                                                                    workdir):
-    """Old google-authenticator versions and many pam_oath setups have 80-bit secrets.
-
-    twofactord's ImportEnrollment takes them, but this daemon cannot load such a stored secret
-    again (the user's state reads as unreadable and every login is refused), so the CLI
-    refuses them until the daemon can (migrate::STORABLE_SECRET_BITS)."""
+def test_an_80_bit_secret_is_taken_over_and_keeps_working(cli, bus, daemon, users, workdir):
+    """Old google-authenticator versions and many pam_oath setups have 80-bit secrets: they are
+    imported (with advice to re-enroll later), stored, read back and checked like any other."""
     gus = users.add()
     hexsecret = secrets.token_hex(10)
     usersfile = workdir / "short.oath"
     usersfile.write_text(oath_line("HOTP/T30", gus.name, "-", hexsecret))
     out = cli.run(None, "import", "oath", str(usersfile))
-    assert out.returncode == 1, out.stderr
-    assert f"{gus.name}: skipped (line 1): the secret has 80 bits" in out.stdout, out.stdout
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    assert "80 bits, fewer than 128" in out.stdout, out.stdout
     state = status(bus, gus)
-    assert state["enrolled"] is False and state["problem"] == "", state
+    assert state["enrolled"] is True and state["problem"] == "", state
+    step = step_now()
+    assert verify(bus, gus, oathtool_hex(hexsecret, step * 30))["outcome"] == 0
+    # After a restart too: the record is read back from disk.
+    daemon.restart()
+    assert verify(bus, gus, oathtool_hex(hexsecret, (step + 1) * 30))["outcome"] == 0

@@ -173,3 +173,14 @@ fn the_secret_is_stored_only_as_base32_in_its_file() {
         "{text}"
     );
 }
+
+#[test]
+fn an_imported_80_bit_secret_reads_back() {
+    let (_dir, store) = store();
+    let mut record = sample_record(1);
+    if let Some(enrollment) = record.enrollment.as_mut() {
+        enrollment.totp.secret = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    }
+    store.save("ivan", &record).unwrap();
+    assert_eq!(store.load("ivan").unwrap(), Some(record));
+}
