@@ -1,15 +1,5 @@
 //! Small text formatting: keys in groups, times, tables.
 
-/// A base32 key in groups of four for typing by hand: `JBSW Y3DP EHPK 3PXP`.
-pub fn group_key(key: &str) -> String {
-    let chars: Vec<char> = key.chars().filter(|c| !c.is_whitespace()).collect();
-    chars
-        .chunks(4)
-        .map(|group| group.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Unix seconds as `2024-05-06 07:08:09 UTC`; `never` for 0.
 pub fn time(unix_seconds: u64) -> String {
     if unix_seconds == 0 {
@@ -123,17 +113,6 @@ pub fn table(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_grouped_by_four() {
-        assert_eq!(group_key("JBSWY3DPEHPK3PXP"), "JBSW Y3DP EHPK 3PXP");
-        assert_eq!(
-            group_key("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"),
-            "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"
-        );
-        assert_eq!(group_key("ABCDEF"), "ABCD EF");
-        assert_eq!(group_key(""), "");
-    }
 
     #[test]
     fn times_are_utc() {

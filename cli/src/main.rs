@@ -16,7 +16,6 @@ mod commands;
 mod error;
 mod format;
 mod migrate;
-mod qr;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -512,9 +512,19 @@ mod tests {
         // 80 bits, as old versions made: taken over, with advice to re-enroll later.
         let old = google_authenticator("JBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n").unwrap();
         assert_eq!(old.secret_bits, 80);
-        assert!(old.notes.iter().any(|n| n.contains("80 bits, fewer than 128")), "{:?}", old.notes);
+        assert!(
+            old.notes
+                .iter()
+                .any(|n| n.contains("80 bits, fewer than 128")),
+            "{:?}",
+            old.notes
+        );
         let odd = google_authenticator("JBSWY3DPEHPK3PXPJBSWY3DP\n").unwrap();
-        assert!(odd.notes.iter().any(|n| n.contains("has 120 bits")), "{:?}", odd.notes);
+        assert!(
+            odd.notes.iter().any(|n| n.contains("has 120 bits")),
+            "{:?}",
+            odd.notes
+        );
         // Lower case is the same key.
         let lower = google_authenticator("jf6c54bauucpkn2xfk3y5g5llm\n").unwrap();
         assert_eq!(lower.enrollment.secret_base32, "JF6C54BAUUCPKN2XFK3Y5G5LLM");
@@ -667,7 +677,11 @@ mod tests {
         ));
         // 80 bits: taken over, with advice to re-enroll later.
         let short = entry("HOTP/T30 alice - 31323334353637383930").unwrap();
-        assert!(short.notes.iter().any(|n| n.contains("80 bits")), "{:?}", short.notes);
+        assert!(
+            short.notes.iter().any(|n| n.contains("80 bits")),
+            "{:?}",
+            short.notes
+        );
     }
 
     #[test]

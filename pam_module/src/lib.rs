@@ -17,7 +17,6 @@ pub mod flow;
 pub mod log;
 pub mod messages;
 mod pam_glue;
-pub mod qr;
 #[cfg(test)]
 mod tests;
 

@@ -94,18 +94,6 @@ pub fn is_yes(answer: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// A base32 key in groups of four for typing by hand: `JBSW Y3DP EHPK 3PXP`.
-pub fn group_key(key: &str) -> Zeroizing<String> {
-    let mut grouped = Zeroizing::new(String::with_capacity(key.len() * 2));
-    for (index, c) in key.chars().filter(|c| !c.is_whitespace()).enumerate() {
-        if index > 0 && index % 4 == 0 {
-            grouped.push(' ');
-        }
-        grouped.push(c);
-    }
-    grouped
-}
-
 /// Everything the user needs to add the account to an app, as **one** message (sshd folds
 /// info messages into the next prompt's text): the daemon's `intro`, the QR code if it could
 /// be drawn, and the key in groups of four with its parameters.
@@ -114,7 +102,7 @@ pub fn enrollment_offer(
     offer: &EnrollmentOffer,
     qr: Option<&str>,
 ) -> Zeroizing<String> {
-    let key = group_key(&offer.secret_base32);
+    let key = twofactor_qr::group_key(&offer.secret_base32);
     let qr = qr.map(|drawing| drawing.trim_end_matches('\n'));
     // Room for everything, so the text holding the key is never reallocated (and an unwiped
     // copy left behind).

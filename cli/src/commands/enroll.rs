@@ -10,9 +10,8 @@ use super::{BackupCodesFile, Invoker, print_backup_codes, print_json, with_code}
 use crate::cli::EnrollArgs;
 use crate::client::Daemon;
 use crate::error::CliError;
-use crate::format::group_key;
 use crate::io::Io;
-use crate::qr::{Background, render_qr};
+use twofactor_qr::{Background, group_key, render_qr};
 
 /// The offer, wiped when dropped: it holds the secret.
 struct Offer(EnrollmentOffer);
@@ -182,7 +181,7 @@ fn show_offer(io: &mut Io<'_>, offer: &EnrollmentOffer, args: &EnrollArgs) -> Re
             Ok(drawing) => {
                 say!(io, "Scan this QR code with your authenticator app:")?;
                 say!(io)?;
-                say!(io, "{drawing}")?;
+                say!(io, "{}", drawing.as_str())?;
                 say!(io)?;
                 say!(io, "Or add the account by hand:")?;
             }
@@ -195,7 +194,11 @@ fn show_offer(io: &mut Io<'_>, offer: &EnrollmentOffer, args: &EnrollArgs) -> Re
         say!(io, "Add the account to your authenticator app by hand:")?;
     }
     say!(io, "    Account: {}", offer.label)?;
-    say!(io, "    Key:     {}", group_key(&offer.secret_base32))?;
+    say!(
+        io,
+        "    Key:     {}",
+        group_key(&offer.secret_base32).as_str()
+    )?;
     say!(
         io,
         "    Type:    time-based, {}, {} digits, every {} seconds",

@@ -14,7 +14,6 @@ use crate::args::CodeSource;
 use crate::client::ClientError;
 use crate::log::Level;
 use crate::messages;
-use crate::qr;
 
 /// Codes the user may try to confirm an enrollment at login (the daemon allows more).
 pub const ENROLL_TRIES: usize = 3;
@@ -78,7 +77,8 @@ impl Flow<'_> {
             format_args!("enrollment at login started for {user:?}{}", self.origin()),
         );
         {
-            let drawing = qr::render(&offer.0.otpauth_uri);
+            let drawing =
+                twofactor_qr::render_qr(&offer.0.otpauth_uri, twofactor_qr::Background::Dark).ok();
             if drawing.is_none() {
                 self.log(
                     Level::Warning,

@@ -5,7 +5,6 @@ use twofactor_proto::EnrollmentOffer;
 
 use super::*;
 use crate::messages;
-use crate::qr;
 
 const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 const URI: &str = "otpauth://totp/host.example.org:alice%40host.example.org?\
@@ -59,7 +58,7 @@ fn enrolling() -> FakeDaemon {
 /// The one message before the first prompt: the daemon's text, the QR code, the key.
 fn the_offer() -> Step {
     Step::InfoThat("the enrollment offer", |text| {
-        let drawing = qr::render(URI).unwrap();
+        let drawing = twofactor_qr::render_qr(URI, twofactor_qr::Background::Dark).unwrap();
         text.starts_with(ENROLL_INTRO)
             && text.contains(drawing.as_str())
             && text.contains("Key:     JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP\n")
@@ -791,7 +790,7 @@ fn the_offer_text_puts_the_qr_code_after_the_first_line() {
     let Ok(LoginEnrollment { offer, .. }) = enrollment() else {
         unreachable!()
     };
-    let drawing = qr::render(URI).unwrap();
+    let drawing = twofactor_qr::render_qr(URI, twofactor_qr::Background::Dark).unwrap();
     let text = messages::enrollment_offer(ENROLL_INTRO, &offer, Some(&drawing));
     let first = text.lines().next().unwrap();
     assert_eq!(first, ENROLL_INTRO);
@@ -813,11 +812,6 @@ fn backup_codes_two_to_a_line() {
 #[test]
 fn small_texts() {
     assert_eq!(messages::code_sent(300), SENT);
-    assert_eq!(
-        messages::group_key("JBSWY3DPEHPK3PX").as_str(),
-        "JBSW Y3DP EHPK 3PX"
-    );
-    assert_eq!(messages::group_key("").as_str(), "");
     assert!(messages::is_yes(" Yes\n"));
     assert!(!messages::is_yes("yess"));
     assert_eq!(messages::send_refused(" \n"), messages::SEND_FAILED);

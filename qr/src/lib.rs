@@ -1,8 +1,23 @@
-//! The enrollment URI as a QR code drawn with Unicode half blocks, two modules per character
-//! cell vertically, so that a usual TOTP URI fits an 80-column terminal.
+//! How an enrollment is shown in a terminal, by the CLI and in the PAM conversation alike: the
+//! otpauth URI as a QR code drawn with Unicode half blocks (two modules per character cell
+//! vertically, so a usual TOTP URI fits an 80-column terminal), and the key in groups of four.
 
 use qrcode::render::unicode::Dense1x2;
 use qrcode::{EcLevel, QrCode};
+use zeroize::Zeroizing;
+
+/// A base32 key in groups of four for typing by hand: `JBSW Y3DP EHPK 3PXP`. It is the
+/// secret, so it is wiped when dropped.
+pub fn group_key(key: &str) -> Zeroizing<String> {
+    let mut grouped = Zeroizing::new(String::with_capacity(key.len() * 2));
+    for (index, c) in key.chars().filter(|c| !c.is_whitespace()).enumerate() {
+        if index > 0 && index % 4 == 0 {
+            grouped.push(' ');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
 
 /// Widest drawing that still fits a classic terminal.
 pub const MAX_COLUMNS: usize = 80;
@@ -61,24 +76,40 @@ pub fn encode(text: &str) -> Result<QrCode, QrError> {
 }
 
 /// `uri` drawn for a terminal with the given background, with a quiet zone, one line per two
-/// module rows, at most [`MAX_COLUMNS`] wide.
-pub fn render_qr(uri: &str, background: Background) -> Result<String, QrError> {
+/// module rows, at most [`MAX_COLUMNS`] wide. The drawing encodes the secret, so it is wiped
+/// when dropped.
+pub fn render_qr(uri: &str, background: Background) -> Result<Zeroizing<String>, QrError> {
     let code = encode(uri)?;
     let (dark, light) = match background {
         Background::Dark => (Dense1x2::Light, Dense1x2::Dark),
         Background::Light => (Dense1x2::Dark, Dense1x2::Light),
     };
-    Ok(code
-        .render::<Dense1x2>()
-        .quiet_zone(true)
-        .dark_color(dark)
-        .light_color(light)
-        .build())
+    Ok(Zeroizing::new(
+        code.render::<Dense1x2>()
+            .quiet_zone(true)
+            .dark_color(dark)
+            .light_color(light)
+            .build(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_in_groups_of_four() {
+        assert_eq!(
+            group_key("JBSWY3DPEHPK3PXP").as_str(),
+            "JBSW Y3DP EHPK 3PXP"
+        );
+        assert_eq!(
+            group_key("JBSW Y3DP EHPK 3PX").as_str(),
+            "JBSW Y3DP EHPK 3PX"
+        );
+        assert_eq!(group_key("ABCDEF").as_str(), "ABCD EF");
+        assert_eq!(group_key("").as_str(), "");
+    }
     use std::path::Path;
     use std::process::Command;
 
