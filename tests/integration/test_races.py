@@ -130,10 +130,12 @@ def check_record(text, original):
     """The file is a whole record: it parses and every part is there and well formed."""
     record = tomllib.loads(text)
     assert record["version"] == 1
-    assert record["totp"] == {**original["totp"], "last_step": record["totp"]["last_step"]}
-    hashes = record["backup_codes"]["hashes"]
+    totp, original_totp = record["enrollment"]["totp"], original["enrollment"]["totp"]
+    assert totp == {**original_totp, "last_step": totp["last_step"]}
+    backup_codes = record["enrollment"]["backup_codes"]
+    hashes = backup_codes["hashes"]
     assert len(hashes) == 10 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
-    assert re.fullmatch(r"[0-9a-f]{32}", record["backup_codes"]["salt"])
+    assert re.fullmatch(r"[0-9a-f]{32}", backup_codes["salt"])
     assert set(record["attempts"]) == {"consecutive_failures", "last_failure", "locked",
                                        "failures_since_success"}
     return record
@@ -295,7 +297,7 @@ def test_crash_at_each_step_of_a_save(bus, users, make_daemon, syscall, when, ve
         assert now == old
         assert len(temps) == 1 and tomllib.loads(temps[0].read_text())  # written, not renamed
     else:
-        assert now != old and record["totp"]["last_step"] == enrolled.step
+        assert now != old and record["enrollment"]["totp"]["last_step"] == enrolled.step
         assert temps == []
     daemon.start()
     assert [p.name for p in path.parent.iterdir()] == [path.name]

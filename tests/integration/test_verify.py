@@ -146,7 +146,7 @@ def test_unknown_user_is_rejected_and_prompted_like_anyone(bus, users, daemon):
     assert reply["ok"]["backup_codes_left"] == 0
     assert outcome(verify(bus, ghost, "12345-67890")) == REJECTED
     assert root_call(bus.address, "LoginPlan", ghost, CONTEXT) == {
-        "ok": {"action": PROMPT, "message": ""}}
+        "ok": {"action": PROMPT, "message": "", "can_send_code": False}}
     # Known and not enrolled, default policy optional: 2FA does not apply.
     assert root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"]["action"] == IGNORE
     assert outcome(verify(bus, alice.name, "123456")) == REJECTED
