@@ -77,6 +77,18 @@ enum Factor {
 }
 
 impl Factor {
+    /// What a login accepts.
+    const AT_LOGIN: &[Factor] = &[
+        Factor::Totp,
+        Factor::Backup,
+        Factor::Temporary,
+        Factor::Sent,
+    ];
+    /// What authorizes a change to one's own enrollment (regenerate, disable).
+    const FOR_CHANGES: &[Factor] = &[Factor::Totp, Factor::Backup];
+    /// What authorizes replacing the device: a temporary code is for exactly that.
+    const FOR_REPLACING: &[Factor] = &[Factor::Totp, Factor::Backup, Factor::Temporary];
+
     fn as_str(self) -> &'static str {
         match self {
             Factor::Totp => "totp",
@@ -342,7 +354,13 @@ impl Service {
 
     /// One code against a stored enrollment, with rate limiting. Updates `record` in memory;
     /// the caller stores it.
-    fn attempt(&self, record: &mut UserRecord, digits: &str, now: u64) -> Result<Attempt, Error> {
+    fn attempt(
+        &self,
+        record: &mut UserRecord,
+        digits: &str,
+        allowed: &[Factor],
+        now: u64,
+    ) -> Result<Attempt, Error> {
         let attempts = &record.attempts;
         if attempts.locked {
             return Ok(Attempt::Locked);
@@ -358,7 +376,7 @@ impl Service {
             }
         }
         let mut skew_seconds = None;
-        let accepted = self.match_factor(record, digits, now, &mut skew_seconds)?;
+        let accepted = self.match_factor(record, digits, allowed, now, &mut skew_seconds)?;
         let attempts = &mut record.attempts;
         if let Some(factor) = accepted {
             let outcome = Attempt::Accepted {
@@ -380,12 +398,13 @@ impl Service {
         })
     }
 
-    /// The factor `digits` matches, spending it in `record`. Each kind of code is tried that
-    /// has the length typed; all comparisons are constant-time.
+    /// The factor `digits` matches, spending it in `record`. Each `allowed` kind of code is
+    /// tried that has the length typed; all comparisons are constant-time.
     fn match_factor(
         &self,
         record: &mut UserRecord,
         digits: &str,
+        allowed: &[Factor],
         now: u64,
         skew_seconds: &mut Option<i64>,
     ) -> Result<Option<Factor>, Error> {
@@ -396,7 +415,7 @@ impl Service {
         };
         if let Some(enrollment) = record.enrollment.as_mut() {
             let totp = &mut enrollment.totp;
-            if digits.len() == totp.digits as usize {
+            if allowed.contains(&Factor::Totp) && digits.len() == totp.digits as usize {
                 let window = totp.window.unwrap_or_else(|| self.config.totp.window.get());
                 match totp::check(
                     &totp.secret,
@@ -415,7 +434,8 @@ impl Service {
                 }
             }
             let backup_codes = &mut enrollment.backup_codes;
-            if backup_codes.fits(digits)
+            if allowed.contains(&Factor::Backup)
+                && backup_codes.fits(digits)
                 && let Some(index) = backup_codes.find(digits).map_err(hash_error)?
             {
                 backup_codes.remove(index);
@@ -426,7 +446,9 @@ impl Service {
             (&mut record.temporary_code, Factor::Temporary),
             (&mut record.sent_code, Factor::Sent),
         ] {
-            let Some(code) = slot.as_ref() else { continue };
+            let Some(code) = slot.as_ref().filter(|_| allowed.contains(&factor)) else {
+                continue;
+            };
             if now >= code.expires_at {
                 *slot = None;
                 continue;
@@ -446,10 +468,11 @@ impl Service {
         user: &str,
         record: &mut UserRecord,
         code: &str,
+        allowed: &[Factor],
         now: u64,
     ) -> Result<(), Error> {
         let digits = code_digits(code)?;
-        let attempt = self.attempt(record, &digits, now);
+        let attempt = self.attempt(record, &digits, allowed, now);
         // The failure count (or the spent code) is stored whatever the outcome.
         self.save(user, record)?;
         match attempt? {
@@ -629,7 +652,7 @@ impl Service {
         if !record.is_enrolled() && record.live_temporary_code(now).is_none() {
             return reject_unknown("not-enrolled");
         }
-        let attempt = self.attempt(&mut record, &digits, now)?;
+        let attempt = self.attempt(&mut record, &digits, Factor::AT_LOGIN, now)?;
         match attempt {
             Attempt::Accepted {
                 factor,
@@ -843,30 +866,29 @@ impl Service {
     ) -> Result<EnrollmentOffer, Error> {
         self.authorize_user(caller, user)?;
         self.existing_account(user)?;
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
+        // Only a replace that was checked here may replace at confirmation: an enrollment
+        // that appears meanwhile (an import) is not overwritten by an unchecked one.
+        let mut replacing = false;
+        if let Some(mut record) = self.load(user)?
+            && record.is_enrolled()
         {
-            let guard = self.user_lock(user);
-            let _serialized = lock(&guard);
-            if let Some(mut record) = self.load(user)?
-                && record.is_enrolled()
-            {
-                if !replace {
-                    return Err(Error::AlreadyEnrolled(format!(
-                        "{user} is already enrolled; replace the enrollment to move to a new device"
-                    )));
-                }
-                // After a temporary-code login the lost device cannot give a code.
-                let allowed = now < record.replace_without_code_until;
-                if caller.is(user) && !allowed {
-                    self.require_code(caller, user, &mut record, current_code, now)?;
-                }
+            if !replace {
+                return Err(Error::AlreadyEnrolled(format!(
+                    "{user} is already enrolled; replace the enrollment to move to a new device"
+                )));
             }
+            // After a temporary-code login the lost device cannot give a code.
+            let allowed = now < record.replace_without_code_until;
+            if caller.is(user) && !allowed {
+                let allowed = Factor::FOR_REPLACING;
+                self.require_code(caller, user, &mut record, current_code, allowed, now)?;
+            }
+            replacing = true;
         }
-        let offer = self.offer(
-            user,
-            PendingOwner::Connection(caller.connection.clone()),
-            replace,
-            now,
-        )?;
+        let owner = PendingOwner::Connection(caller.connection.clone());
+        let offer = self.offer(user, owner, replacing, now)?;
         self.log
             .info(self.event("enrollment-started", user, caller).as_str());
         Ok(offer)
@@ -957,6 +979,11 @@ impl Service {
             }
             _ => false,
         };
+        // The user's lock first, then the pending map (the order everywhere): nothing can
+        // reset, replace or confirm this user in between, and the entry is gone before the
+        // enrollment is stored, so one code confirms once.
+        let guard = self.user_lock(user);
+        let _serialized = lock(&guard);
         let (secret, params, replace, step) = {
             let mut pending = lock(&self.pending);
             let entry = pending.get_mut(user).ok_or_else(no_pending)?;
@@ -983,10 +1010,9 @@ impl Service {
                     "the code is not valid: check the device's clock and try the next code".into(),
                 ));
             };
-            (entry.secret.clone(), entry.params, entry.replace, step)
+            let entry = pending.remove(user).ok_or_else(no_pending)?;
+            (entry.secret, entry.params, entry.replace, step)
         };
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
         let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
         if record.is_enrolled() && !replace {
             return Err(Error::AlreadyEnrolled(format!(
@@ -1021,7 +1047,6 @@ impl Service {
             });
         }
         self.save(user, &record)?;
-        lock(&self.pending).remove(user);
         let event = if replace {
             "enrollment-replaced"
         } else {
@@ -1101,7 +1126,7 @@ impl Service {
             .filter(UserRecord::is_enrolled)
             .ok_or_else(not_enrolled)?;
         if caller.is(user) {
-            self.require_code(caller, user, &mut record, code, now)?;
+            self.require_code(caller, user, &mut record, code, Factor::FOR_CHANGES, now)?;
         }
         let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
             .map_err(|_| internal("backup codes could not be made"))?;
@@ -1136,7 +1161,7 @@ impl Service {
             .filter(UserRecord::is_enrolled)
             .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
         if caller.is(user) {
-            self.require_code(caller, user, &mut record, code, now)?;
+            self.require_code(caller, user, &mut record, code, Factor::FOR_CHANGES, now)?;
         }
         record.enrollment = None;
         record.temporary_code = None;
@@ -1173,12 +1198,16 @@ impl Service {
         if !had_enrollment && !had_pending {
             return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
         }
-        self.store
-            .remove(user)
-            .map_err(|error| self.store_failure(user, &error))?;
+        // One atomic replace, so a failed write cannot leave the user with no record (and so a
+        // fresh grace period); only what a rename cannot replace is removed first.
         let mut fresh = UserRecord::new();
         fresh.no_grace = true;
-        self.save(user, &fresh)?;
+        if self.store.save(user, &fresh).is_err() {
+            self.store
+                .remove(user)
+                .map_err(|error| self.store_failure(user, &error))?;
+            self.save(user, &fresh)?;
+        }
         self.log.info(self.event("reset", user, caller).as_str());
         self.notify("reset", user, caller, None, now);
         Ok(())

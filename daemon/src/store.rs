@@ -176,6 +176,17 @@ impl Store for FileStore {
                 reason: format!("unknown version {}", record.version),
             });
         }
+        // Parameters no enrollment or import can have would break the code check.
+        if let Some(enrollment) = &record.enrollment {
+            let totp = &enrollment.totp;
+            let window_ok = totp.window.is_none_or(|window| window <= 10);
+            if !(6..=8).contains(&totp.digits) || !(15..=120).contains(&totp.period) || !window_ok {
+                return Err(StoreError::Corrupt {
+                    path: shown(),
+                    reason: "TOTP parameters out of range".into(),
+                });
+            }
+        }
         Ok(Some(record))
     }
 
@@ -256,6 +267,11 @@ impl Store for MemoryStore {
     }
 
     fn save(&self, user: &str, record: &UserRecord) -> Result<(), StoreError> {
+        // Like a rename over the file: whatever was unreadable is replaced.
+        self.broken
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|b| b != user);
         self.records
             .lock()
             .map_err(|_| StoreError::InvalidName)?

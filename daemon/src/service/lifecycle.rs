@@ -241,6 +241,8 @@ impl Service {
         record.grace_started = None;
         record.no_grace = false;
         self.save(user, &record)?;
+        // An enrollment begun before the import must not replace it.
+        lock(&self.pending).remove(user);
         self.log.info(
             self.event("imported", user, caller)
                 .field("source", &imported.source)

@@ -1147,3 +1147,124 @@ fn a_lockout_is_notified() {
     assert_eq!(w.events.names(), ["enrolled", "locked"]);
     assert_eq!(w.events.0.lock().unwrap()[1].rhost, "192.0.2.7");
 }
+
+// --- found in review -----------------------------------------------------------------------
+
+#[test]
+fn one_code_confirms_a_pending_enrollment_once() {
+    let w = Arc::new(world(POLICY));
+    let (old, _) = enroll(&w, "alice", 1001, T0);
+    let alice = user_caller(&w, 1001, ":1.100");
+    let offer = w
+        .service
+        .begin_enrollment(&alice, "alice", true, &code(&old, T0 + 30), T0 + 30)
+        .unwrap();
+    let new = Secret::from_base32(&offer.secret_base32).unwrap();
+    let confirm_code = code(&new, T0 + 60);
+    let successes: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (w, alice, confirm_code) = (w.clone(), alice.clone(), confirm_code.clone());
+                scope.spawn(move || {
+                    w.service
+                        .confirm_enrollment(&alice, "alice", &confirm_code, T0 + 60)
+                        .is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|ok| *ok)
+            .count()
+    });
+    assert_eq!(successes, 1);
+}
+
+#[test]
+fn a_reset_drops_an_enrollment_begun_before_it() {
+    let w = world(POLICY);
+    let alice = user_caller(&w, 1001, ":1.101");
+    enroll(&w, "alice", 1001, T0);
+    let offer = w
+        .service
+        .begin_enrollment(&root(), "alice", true, "", T0 + 10)
+        .unwrap();
+    w.service.reset_user(&root(), "alice", T0 + 20).unwrap();
+    let new = Secret::from_base32(&offer.secret_base32).unwrap();
+    let late = w
+        .service
+        .confirm_enrollment(&root(), "alice", &code(&new, T0 + 30), T0 + 30);
+    assert!(
+        matches!(late, Err(Error::NoPendingEnrollment(_))),
+        "{late:?}"
+    );
+    assert!(!w.service.status(&alice, "alice", T0 + 31).unwrap().enrolled);
+}
+
+#[test]
+fn an_unchecked_replace_cannot_overwrite_an_enrollment_that_appeared_meanwhile() {
+    let w = world(POLICY);
+    let alice = user_caller(&w, 1001, ":1.102");
+    // Not enrolled yet, so "replace" needs no code...
+    let offer = w
+        .service
+        .begin_enrollment(&alice, "alice", true, "", T0)
+        .unwrap();
+    // ...then an admin imports alice's existing phone.
+    w.service
+        .import_enrollment(&root(), "alice", &imported("JBSWY3DPEHPK3PXP"), T0 + 5)
+        .unwrap();
+    let new = Secret::from_base32(&offer.secret_base32).unwrap();
+    let result = w
+        .service
+        .confirm_enrollment(&alice, "alice", &code(&new, T0 + 30), T0 + 30);
+    assert!(
+        result.is_err(),
+        "the imported enrollment must stay: {result:?}"
+    );
+    let phone = Secret::from_base32("JBSWY3DPEHPK3PXP").unwrap();
+    assert_eq!(
+        verify(&w, "alice", &code(&phone, T0 + 300), T0 + 300).outcome,
+        VerifyOutcome::Accepted
+    );
+}
+
+#[test]
+fn a_sent_code_or_temporary_code_does_not_authorize_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sender = sender_script(dir.path());
+    let w = world(&format!("[delivery]\ncommand = \"{}\"\n", sender.display()));
+    enroll(&w, "alice", 1001, T0);
+    w.service.set_delivery(&root(), "alice", true).unwrap();
+    let alice = user_caller(&w, 1001, ":1.103");
+    w.service
+        .send_code(&alice, "alice", &ctx(), T0 + 1)
+        .unwrap();
+    let sent = std::fs::read_to_string(dir.path().join("sent")).unwrap();
+    let sent_code = sent.trim().split_once(' ').unwrap().1.to_string();
+    let regenerate = w
+        .service
+        .regenerate_backup_codes(&alice, "alice", &sent_code, T0 + 2);
+    assert!(
+        matches!(regenerate, Err(Error::WrongCode(_))),
+        "{regenerate:?}"
+    );
+    let replace = w
+        .service
+        .begin_enrollment(&alice, "alice", true, &sent_code, T0 + 3);
+    assert!(matches!(replace, Err(Error::WrongCode(_))), "{replace:?}");
+    w.service.unlock_user(&root(), "alice").unwrap();
+    let temporary = w
+        .service
+        .issue_temporary_code(&root(), "alice", 0, T0 + 4)
+        .unwrap();
+    let disable = w.service.disable(&alice, "alice", &temporary.code, T0 + 5);
+    assert!(matches!(disable, Err(Error::WrongCode(_))), "{disable:?}");
+    // The temporary code is still good for what it is for: replacing the device.
+    assert!(
+        w.service
+            .begin_enrollment(&alice, "alice", true, &temporary.code, T0 + 6)
+            .is_ok()
+    );
+}

@@ -107,7 +107,16 @@ fn corrupt_or_truncated_is_an_error_not_unenrolled() {
     store.save("carol", &sample_record(1)).unwrap();
     let path = users_dir(&dir).join("carol.toml");
     let full = fs::read_to_string(&path).unwrap();
-    for broken in [&full[..full.len() / 2], "garbage = [", "", "version = 2\n"] {
+    let zero_period = full.replace("period = 30", "period = 0");
+    let nine_digits = full.replace("digits = 6", "digits = 9");
+    for broken in [
+        &full[..full.len() / 2],
+        "garbage = [",
+        "",
+        "version = 2\n",
+        zero_period.as_str(),
+        nine_digits.as_str(),
+    ] {
         fs::write(&path, broken).unwrap();
         let result = store.load("carol");
         assert!(
