@@ -44,7 +44,12 @@ impl Daemon {
         }
     }
 
-    async fn caller(&self, header: &Header<'_>, connection: &Connection) -> Result<Caller, Error> {
+    /// The uid the bus reports for the sender, and its unique name.
+    async fn sender_uid(
+        &self,
+        header: &Header<'_>,
+        connection: &Connection,
+    ) -> Result<(u32, String), Error> {
         let denied = || Error::AccessDenied("cannot establish who you are".into());
         let sender = header.sender().ok_or_else(denied)?.to_string();
         let cached = self
@@ -53,29 +58,26 @@ impl Daemon {
             .unwrap_or_else(|p| p.into_inner())
             .get(&sender)
             .copied();
-        let uid = match cached {
-            Some(uid) => uid,
-            None => {
-                let bus = fdo::DBusProxy::new(connection)
-                    .await
-                    .map_err(|_| denied())?;
-                let name = zbus::names::BusName::try_from(sender.as_str()).map_err(|_| denied())?;
-                let uid = bus
-                    .get_connection_unix_user(name)
-                    .await
-                    .map_err(|_| denied())?;
-                self.uids
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(sender.clone(), uid);
-                uid
-            }
-        };
-        let service = self.service.clone();
-        blocking::unblock(move || service.caller(uid, &sender)).await
+        if let Some(uid) = cached {
+            return Ok((uid, sender));
+        }
+        let bus = fdo::DBusProxy::new(connection)
+            .await
+            .map_err(|_| denied())?;
+        let name = zbus::names::BusName::try_from(sender.as_str()).map_err(|_| denied())?;
+        let uid = bus
+            .get_connection_unix_user(name)
+            .await
+            .map_err(|_| denied())?;
+        self.uids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sender.clone(), uid);
+        Ok((uid, sender))
     }
 
-    /// Run `work` for an established caller on a blocking thread.
+    /// Establish the caller (NSS for non-root uids) and run `work` for it, both on one
+    /// blocking thread.
     async fn run<T, F>(
         &self,
         header: &Header<'_>,
@@ -86,9 +88,13 @@ impl Daemon {
         T: Send + 'static,
         F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
     {
-        let caller = self.caller(header, connection).await?;
+        let (uid, sender) = self.sender_uid(header, connection).await?;
         let service = self.service.clone();
-        blocking::unblock(move || work(&service, &caller, now())).await
+        blocking::unblock(move || {
+            let caller = service.caller(uid, &sender)?;
+            work(&service, &caller, now())
+        })
+        .await
     }
 
     /// Forget a connection that left the bus, with its pending enrollment.
