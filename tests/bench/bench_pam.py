@@ -9,13 +9,19 @@ Each run is one `pamtester SERVICE USER authenticate` process with a correct cod
 timed from spawn to exit; so both figures include the same process start, libpam and
 pam_wrapper cost, shown on its own by a third stack (`pam_permit.so` only).
 
-Both modules refuse a spent code (ours always, google-authenticator with -D), so every run
-needs a step nobody used. Outside the timed part:
-* ours: a new user is made and enrolled for each run (on the real daemon, private bus), and
-  its next step's code comes from oathtool;
-* google-authenticator: the secret file is made anew for each run with
-  `google-authenticator -t -D -f -u -w 3 -Q NONE -q -e 5 -s FILE`, and the code comes from
-  oathtool with its secret (the file's first line).
+google-authenticator is set up to do what ours does: refuse a spent code (`-d`,
+disallow-reuse) and limit attempts (`-r 3 -R 30`), so it rewrites its state file at every
+login as ours does (its write: temp file, fsync, rename). Neither accepts a spent code, so
+every run needs a user nobody logged in as. All of them are prepared before the timed part,
+so no run follows the work of setting it up:
+* ours: a new user, enrolled on the real daemon (private bus); the code for its next step
+  comes from oathtool;
+* google-authenticator: for the same user, a secret file made with
+  `google-authenticator -t -d -r 3 -R 30 -w 3 -f -Q NONE -q -e 5 -s FILE`, read through
+  `secret=DIR/${USER}`; its code comes from oathtool with the file's first line.
+The three stacks take turns in a rotating order. After the runs, both modules are shown a
+spent code and must refuse it, and every google-authenticator file must hold the step it
+accepted (so it did write its state).
 Needs root, release builds of twofactord and pam_twofactor, pamtester, libpam-wrapper,
 oathtool and libpam-google-authenticator.
 """
@@ -44,16 +50,16 @@ def percentile(values, fraction):
 
 
 def google_secret(path):
-    path.unlink(missing_ok=True)
-    subprocess.run(["google-authenticator", "-t", "-D", "-f", "-u", "-w", "3", "-Q", "NONE",
-                    "-q", "-e", "5", "-s", str(path)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["google-authenticator", "-t", "-d", "-r", "3", "-R", "30", "-w", "3", "-f",
+                    "-Q", "NONE", "-q", "-e", "5", "-s", str(path)], check=True,
+                   stdout=subprocess.DEVNULL)
     return path.read_text().splitlines()[0].strip()
 
 
-def timed(pam_dir, service, user, code):
+def timed(pam_dir, service, user, code, expect_ok=True):
     result = pamtester(pam_dir, service, user, [code] if code else [])
-    if not result.ok:
-        raise RuntimeError(f"{service} refused a correct code: {result}")
+    if result.ok != expect_ok:
+        raise RuntimeError(f"{service}: unexpected result for {user}: {result}")
     return result.elapsed * 1000
 
 
@@ -69,26 +75,40 @@ def main():
     try:
         bus = Bus(work / "bus")
         daemon = Daemon(bus, work / "daemon", "")
-        secret_file = work / "google_authenticator"
+        google_dir = work / "google"
+        google_dir.mkdir(mode=0o700)
         pam_dir = work / "pam.d"
         write_service(pam_dir, OURS, module_line(bus.address))
         write_service(pam_dir, GOOGLE, "auth required pam_google_authenticator.so "
-                                       f"secret={secret_file} user=root")
+                                       f"secret={google_dir}/${{USER}} user=root")
         write_service(pam_dir, FLOOR, "auth required pam_permit.so")
 
-        times = {OURS: [], GOOGLE: [], FLOOR: []}
+        prepared = []
         for _ in range(options.runs):
             user = users.add()
             token = Enrolled(bus.address, user)
-            times[OURS].append(timed(pam_dir, OURS, user.name, token.code()))
+            google_file = google_dir / user.name
+            prepared.append((user, token, google_file, google_secret(google_file)))
 
-            code = oathtool(google_secret(secret_file))
-            times[GOOGLE].append(timed(pam_dir, GOOGLE, "root", code))
+        times = {OURS: [], GOOGLE: [], FLOOR: []}
+        spent = {}
+        for run, (user, token, google_file, google_key) in enumerate(prepared):
+            codes = {OURS: token.code(), GOOGLE: oathtool(google_key), FLOOR: None}
+            order = [OURS, GOOGLE, FLOOR]
+            order = order[run % 3:] + order[:run % 3]
+            for service in order:
+                times[service].append(timed(pam_dir, service, user.name, codes[service]))
+            spent = codes
+            if "DISALLOW_REUSE " not in google_file.read_text().replace("DISALLOW_REUSE\n", ""):
+                raise RuntimeError(f"google-authenticator did not store the step in {google_file}")
 
-            times[FLOOR].append(timed(pam_dir, FLOOR, "root", None))
+        # Both refuse the code they have just accepted.
+        last_user = prepared[-1][0].name
+        timed(pam_dir, OURS, last_user, spent[OURS], expect_ok=False)
+        timed(pam_dir, GOOGLE, last_user, spent[GOOGLE], expect_ok=False)
 
-        print(f"{options.runs} alternating runs each; one pamtester authentication "
-              "(spawn to exit), correct code")
+        print(f"{options.runs} runs of each stack in rotating order; one pamtester "
+              "authentication (spawn to exit), correct code")
         print(f"{'stack':32} {'median ms':>10} {'p90 ms':>8}")
         labels = {OURS: "pam_twofactor + twofactord", GOOGLE: "pam_google_authenticator",
                   FLOOR: "pam_permit (process floor)"}
