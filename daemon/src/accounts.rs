@@ -16,6 +16,10 @@ pub trait Accounts: Send + Sync {
     /// `Ok(None)`: no such user. `Err`: the lookup itself failed (fail closed).
     fn by_name(&self, name: &str) -> Result<Option<Account>, String>;
     fn by_uid(&self, uid: u32) -> Result<Option<Account>, String>;
+    /// Whether there is such a user, without its groups (which cost NSS far more).
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        self.by_name(name).map(|account| account.is_some())
+    }
 }
 
 /// The real user database (`getpwnam`, `getgrouplist`).
@@ -56,6 +60,12 @@ impl Accounts for SystemAccounts {
             Ok(None) => Ok(None),
             Err(error) => Err(format!("getpwuid({uid}): {error}")),
         }
+    }
+
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        nix::unistd::User::from_name(name)
+            .map(|user| user.is_some())
+            .map_err(|error| format!("getpwnam({name}): {error}"))
     }
 }
 
@@ -102,5 +112,7 @@ mod tests {
             SystemAccounts.by_name("no-such-user-twofactor").unwrap(),
             None
         );
+        assert!(!SystemAccounts.exists("no-such-user-twofactor").unwrap());
+        assert!(SystemAccounts.exists("root").unwrap());
     }
 }

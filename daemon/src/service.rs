@@ -277,15 +277,26 @@ impl Service {
     }
 
     fn account(&self, user: &str) -> Result<Option<Account>, Error> {
-        self.accounts.by_name(user).map_err(|error| {
-            self.log.warning(
-                Line::new("nss-error")
-                    .field("user", user)
-                    .field("error", &error)
-                    .as_str(),
-            );
-            internal("user lookup failed")
-        })
+        self.accounts
+            .by_name(user)
+            .map_err(|error| self.lookup_failed(user, &error))
+    }
+
+    /// Whether `user` exists, for calls that need no groups (no policy decision).
+    fn user_exists(&self, user: &str) -> Result<bool, Error> {
+        self.accounts
+            .exists(user)
+            .map_err(|error| self.lookup_failed(user, &error))
+    }
+
+    fn lookup_failed(&self, user: &str, error: &str) -> Error {
+        self.log.warning(
+            Line::new("nss-error")
+                .field("user", user)
+                .field("error", error)
+                .as_str(),
+        );
+        internal("user lookup failed")
     }
 
     fn existing_account(&self, user: &str) -> Result<Account, Error> {
@@ -641,7 +652,7 @@ impl Service {
                 .info(line("failed").field("reason", reason).as_str());
             Ok(reply.clone())
         };
-        if self.account(user)?.is_none() {
+        if !self.user_exists(user)? {
             return reject_unknown("unknown-user");
         }
         let guard = self.user_lock(user);

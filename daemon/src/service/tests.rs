@@ -1268,3 +1268,56 @@ fn a_sent_code_or_temporary_code_does_not_authorize_changes() {
             .is_ok()
     );
 }
+
+/// The users of `inner`, but every lookup with groups fails, and so does every lookup of a
+/// user named in `broken`.
+struct GroupsDown {
+    inner: FixedAccounts,
+    broken: &'static str,
+}
+
+impl Accounts for GroupsDown {
+    fn by_name(&self, _name: &str) -> Result<Option<Account>, String> {
+        Err("group lookup failed".into())
+    }
+
+    fn by_uid(&self, uid: u32) -> Result<Option<Account>, String> {
+        self.inner.by_uid(uid)
+    }
+
+    fn exists(&self, name: &str) -> Result<bool, String> {
+        if name == self.broken {
+            return Err("passwd lookup failed".into());
+        }
+        self.inner.exists(name)
+    }
+}
+
+#[test]
+fn verify_looks_up_only_whether_the_user_exists() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let config = Config::parse(POLICY, "test").unwrap();
+    let accounts = GroupsDown {
+        inner: FixedAccounts::default().with("alice", 1001, &["alice"]),
+        broken: "bob",
+    };
+    let service = Service::new(
+        config,
+        w.store.clone(),
+        Arc::new(accounts),
+        w.log.clone(),
+        "bastion".into(),
+    );
+    // Groups decide policy, which Verify does not need: no group lookup, so it still works.
+    let reply = service
+        .verify(&root(), "alice", &code(&secret, T0 + 30), &ctx(), T0 + 30)
+        .unwrap();
+    assert_eq!(reply.outcome, VerifyOutcome::Accepted);
+    // LoginPlan needs them, and fails closed.
+    let plan = service.login_plan(&root(), "alice", &ctx(), T0 + 60);
+    assert!(matches!(plan, Err(Error::Internal(_))), "{plan:?}");
+    // A failed existence lookup is not "no such user".
+    let broken = service.verify(&root(), "bob", "123456", &ctx(), T0 + 60);
+    assert!(matches!(broken, Err(Error::Internal(_))), "{broken:?}");
+}
