@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-/// Timeout for one daemon call when `timeout=` is not given.
+/// Deadline of one daemon call when `timeout=` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shortest accepted `timeout=`.
 pub const MIN_TIMEOUT_SECS: u64 = 1;
@@ -50,7 +50,8 @@ pub struct Args {
     pub prompt: Option<String>,
     pub code_source: CodeSource,
     pub unavailable: Unavailable,
-    /// `timeout=SECONDS`: deadline for each daemon call, connect included (clamped to 1..=60).
+    /// `timeout=SECONDS`: deadline for each daemon call, the first one's including connecting
+    /// and the owner check (clamped to 1..=60).
     pub timeout: Duration,
     /// `bus_address=ADDR`: talk to this bus instead of the system bus (for tests).
     pub bus_address: Option<String>,

@@ -1,19 +1,27 @@
-//! The real daemon client: one private bus connection per call, over zbus 6.
+//! The real daemon client: one private bus connection per authentication, over zbus 6.
 //!
-//! Each call runs inside one `zbus::block_on`, which drives the connection on the calling
-//! thread, and everything it builds (connection, proxies, timer) is dropped before `block_on`
-//! returns, so no thread is left running in the host (sshd, login, su fork after PAM).
+//! [`BusClient::session`] runs the whole login flow inside one `zbus::block_on`, which drives
+//! the connection on the calling thread. The connection is opened at the first daemon call
+//! and used for every later call of that authentication (the code check after the prompt,
+//! an enrollment's confirmation), and it is dropped with everything built on it (proxies,
+//! timers) before `session` returns. So nothing is shared between two PAM calls, and no
+//! thread is left running in the host (sshd, login, su fork after PAM).
 //!
-//! Each call:
+//! Opening the connection:
 //! 1. connects to `bus_address=` or [`proto::SYSTEM_BUS_ADDRESS`], never to an address from the
 //!    environment;
 //! 2. asks the bus who owns `org.twofactor.Daemon1` (starting it by D-Bus activation if nobody
 //!    does) and refuses an owner that is not uid 0;
-//! 3. calls the method on that owner's unique name, so the owner cannot change between the
-//!    check and the call.
+//! 3. sends every call to that owner's unique name, so the owner cannot change between the
+//!    check and any call. If the daemon restarts while the user types, its old unique name is
+//!    gone and the next call fails: the login is denied, never sent elsewhere.
 //!
-//! One deadline (`timeout=`) covers all three steps.
+//! Every bus wait has a deadline (`timeout=`): the first call's covers connecting, the owner
+//! check and the call; each later call's covers that call. The user's typing is not a bus
+//! wait. A call that fails on the transport, or times out, drops the connection, so a later
+//! call starts afresh with a new owner check.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
@@ -71,7 +79,8 @@ impl ClientError {
     }
 }
 
-/// Talks to `twofactord` on the system bus (or on `bus_address=`).
+/// Where and how patiently to reach `twofactord`: the system bus (or `bus_address=`), with a
+/// deadline of `timeout` on every bus wait.
 #[derive(Debug, Clone)]
 pub struct BusClient {
     address: String,
@@ -79,8 +88,7 @@ pub struct BusClient {
 }
 
 impl BusClient {
-    /// A client for the bus at `address` (the system bus if `None`), with a deadline of
-    /// `timeout` per call.
+    /// A client for the bus at `address` (the system bus if `None`).
     pub fn new(address: Option<&str>, timeout: Duration) -> Self {
         Self {
             address: address.unwrap_or(proto::SYSTEM_BUS_ADDRESS).to_owned(),
@@ -93,94 +101,153 @@ impl BusClient {
         &self.address
     }
 
-    /// Connects, finds the root-owned daemon, runs `call` on a proxy to it, and drops it all,
-    /// within the deadline and inside one `block_on`.
-    fn with_daemon<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
-    where
-        F: FnOnce(Daemon1Proxy<'static>) -> Fut,
-        Fut: Future<Output = Result<T, proto::Error>>,
-    {
-        // Only local sockets: the uid the bus reports for a name means nothing over TCP.
-        if !self.address.starts_with("unix:") {
-            return Err(ClientError::Config(format!(
-                "bus address {:?} is not a unix: address",
-                self.address
-            )));
-        }
-        let started = Instant::now();
-        let deadline = started.checked_add(self.timeout).unwrap_or(started);
-        let address = self.address.as_str();
-        let timeout = self.timeout;
-
-        zbus::block_on(async move {
-            // The runtime `block_on` is running on this thread: its timer races the work.
-            let runtime = zruntime::SharedRuntime::current()
-                .map_err(|e| ClientError::Bus(format!("no runtime: {e}")))?;
-            let work = async move {
-                let conn = connect(address).await?;
-                let owner = root_owner(&conn).await?;
-                let proxy = Daemon1Proxy::builder(&conn)
-                    .destination(BusName::Unique(owner.into_inner()))
-                    .cache_properties(CacheProperties::No)
-                    .build()
-                    .await
-                    .map_err(|e| ClientError::Bus(e.to_string()))?;
-                let reply = call(proxy).await.map_err(ClientError::from_daemon);
-                drop(conn);
-                reply
+    /// Runs `work` (one authentication) inside one `zbus::block_on`, with a [`BusSession`]
+    /// that connects at its first call. The session and its connection are dropped before
+    /// this returns; `work` only borrows the session, so it cannot keep it.
+    pub fn session<T>(&self, work: impl AsyncFnOnce(&BusSession<'_>) -> T) -> T {
+        zbus::block_on(async {
+            let session = BusSession {
+                client: self,
+                daemon: RefCell::new(None),
             };
-            let outcome = runtime
-                .timeout_at(deadline, work)
-                .await
-                .unwrap_or(Err(ClientError::Timeout(timeout)));
-            drop(runtime);
+            let outcome = work(&session).await;
+            drop(session);
             outcome
         })
     }
 }
 
-impl DaemonClient for BusClient {
-    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError> {
-        self.with_daemon(|proxy| async move { proxy.login_plan(user, context).await })
+/// One authentication's connection to the daemon, opened by the first call (see the module
+/// documentation). Only [`BusClient::session`] makes one.
+pub struct BusSession<'c> {
+    client: &'c BusClient,
+    /// A proxy to the root-owned daemon's unique name, on this session's connection.
+    daemon: RefCell<Option<Daemon1Proxy<'static>>>,
+}
+
+impl std::fmt::Debug for BusSession<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusSession")
+            .field("address", &self.client.address)
+            .field("connected", &self.daemon.borrow().is_some())
+            .finish()
+    }
+}
+
+impl BusSession<'_> {
+    /// Runs `call` on the daemon within one deadline, connecting first if this session has
+    /// no connection yet.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
+    where
+        F: FnOnce(Daemon1Proxy<'static>) -> Fut,
+        Fut: Future<Output = Result<T, proto::Error>>,
+    {
+        let timeout = self.client.timeout;
+        let started = Instant::now();
+        let deadline = started.checked_add(timeout).unwrap_or(started);
+        // The runtime `session`'s `block_on` runs on this thread: its timer races the work.
+        let runtime = zruntime::SharedRuntime::current()
+            .map_err(|e| ClientError::Bus(format!("no runtime: {e}")))?;
+        let work = async {
+            let daemon = self.daemon().await?;
+            call(daemon).await.map_err(ClientError::from_daemon)
+        };
+        let outcome = runtime
+            .timeout_at(deadline, work)
+            .await
+            .unwrap_or(Err(ClientError::Timeout(timeout)));
+        drop(runtime);
+        if let Err(error) = &outcome
+            && !matches!(error, ClientError::Daemon(_))
+        {
+            // Broken, stuck or never made: do not reuse it.
+            self.daemon.replace(None);
+        }
+        outcome
     }
 
-    fn verify(
+    /// The proxy to the daemon, connecting and checking its owner on first use.
+    async fn daemon(&self) -> Result<Daemon1Proxy<'static>, ClientError> {
+        let connected = self.daemon.borrow().clone();
+        if let Some(daemon) = connected {
+            return Ok(daemon);
+        }
+        let address = self.client.address.as_str();
+        // Only local sockets: the uid the bus reports for a name means nothing over TCP.
+        if !address.starts_with("unix:") {
+            return Err(ClientError::Config(format!(
+                "bus address {address:?} is not a unix: address"
+            )));
+        }
+        let conn = connect(address).await?;
+        let owner = root_owner(&conn).await?;
+        let daemon = Daemon1Proxy::builder(&conn)
+            .destination(BusName::Unique(owner.into_inner()))
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| ClientError::Bus(e.to_string()))?;
+        self.daemon.replace(Some(daemon.clone()));
+        Ok(daemon)
+    }
+}
+
+impl DaemonClient for BusSession<'_> {
+    async fn login_plan(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginPlan, ClientError> {
+        self.call(|daemon| async move { daemon.login_plan(user, context).await })
+            .await
+    }
+
+    async fn verify(
         &self,
         user: &str,
         code: &str,
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError> {
-        self.with_daemon(|proxy| async move { proxy.verify(user, code, context).await })
+        self.call(|daemon| async move { daemon.verify(user, code, context).await })
+            .await
     }
 
-    fn begin_login_enrollment(
+    async fn begin_login_enrollment(
         &self,
         user: &str,
         context: &LoginContext,
     ) -> Result<LoginEnrollment, ClientError> {
-        self.with_daemon(|proxy| async move { proxy.begin_login_enrollment(user, context).await })
+        self.call(|daemon| async move { daemon.begin_login_enrollment(user, context).await })
+            .await
     }
 
-    fn confirm_login_enrollment(
+    async fn confirm_login_enrollment(
         &self,
         user: &str,
         token: &str,
         code: &str,
         context: &LoginContext,
     ) -> Result<Vec<String>, ClientError> {
-        self.with_daemon(|proxy| async move {
-            proxy
+        self.call(|daemon| async move {
+            daemon
                 .confirm_login_enrollment(user, token, code, context)
                 .await
         })
+        .await
     }
 
-    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
-        self.with_daemon(|proxy| async move { proxy.send_code(user, context).await })
+    async fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
+        self.call(|daemon| async move { daemon.send_code(user, context).await })
+            .await
     }
 
-    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError> {
-        self.with_daemon(|proxy| async move { proxy.regenerate_backup_codes(user, code).await })
+    async fn regenerate_backup_codes(
+        &self,
+        user: &str,
+        code: &str,
+    ) -> Result<Vec<String>, ClientError> {
+        self.call(|daemon| async move { daemon.regenerate_backup_codes(user, code).await })
+            .await
     }
 }
 
@@ -266,6 +333,11 @@ mod tests {
         LoginContext::default()
     }
 
+    /// `LoginPlan` for alice in a session of its own.
+    fn plan(client: &BusClient) -> Result<LoginPlan, ClientError> {
+        client.session(async |daemon| daemon.login_plan("alice", &context()).await)
+    }
+
     #[test]
     fn defaults_to_the_system_bus_and_never_the_environment() {
         let client = BusClient::new(None, Duration::from_secs(1));
@@ -277,10 +349,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let address = format!("unix:path={}", dir.path().join("absent.sock").display());
         let client = BusClient::new(Some(&address), Duration::from_secs(2));
-        let error = client.login_plan("alice", &context()).unwrap_err();
+        let error = plan(&client).unwrap_err();
         assert!(error.is_unreachable(), "{error:?}");
-        let error = client.verify("alice", "123456", &context()).unwrap_err();
-        assert!(error.is_unreachable(), "{error:?}");
+        // Each call of a session tries again: nothing is cached from a failed connect.
+        let errors = client.session(async |daemon| {
+            let plan = daemon.login_plan("alice", &context()).await;
+            let verify = daemon.verify("alice", "123456", &context()).await;
+            [plan.unwrap_err(), verify.unwrap_err()]
+        });
+        for error in errors {
+            assert!(error.is_unreachable(), "{error:?}");
+        }
     }
 
     #[test]
@@ -293,7 +372,7 @@ mod tests {
             Some(&format!("unix:path={}", path.display())),
             Duration::from_secs(2),
         );
-        let error = client.login_plan("alice", &context()).unwrap_err();
+        let error = plan(&client).unwrap_err();
         assert!(error.is_unreachable(), "{error:?}");
     }
 
@@ -308,7 +387,7 @@ mod tests {
             Duration::from_secs(1),
         );
         let started = Instant::now();
-        let error = client.login_plan("alice", &context()).unwrap_err();
+        let error = plan(&client).unwrap_err();
         let elapsed = started.elapsed();
         assert!(matches!(error, ClientError::Timeout(_)), "{error:?}");
         assert!(!error.is_unreachable());
@@ -320,14 +399,14 @@ mod tests {
     fn only_unix_addresses() {
         for address in ["tcp:host=127.0.0.1,port=1", "garbage", ""] {
             let client = BusClient::new(Some(address), Duration::from_secs(1));
-            let error = client.login_plan("alice", &context()).unwrap_err();
+            let error = plan(&client).unwrap_err();
             assert!(
                 matches!(error, ClientError::Config(_)),
                 "{address}: {error:?}"
             );
         }
         let client = BusClient::new(Some("unix:nonsense=1"), Duration::from_secs(1));
-        let error = client.login_plan("alice", &context()).unwrap_err();
+        let error = plan(&client).unwrap_err();
         assert!(!error.is_unreachable(), "{error:?}");
     }
 

@@ -49,25 +49,32 @@ pub trait Conversation {
     fn error(&mut self, text: &str);
 }
 
-/// How the flow talks to the daemon. One connection per call; nothing is kept between calls
-/// but what the flow itself holds (an enrollment's token).
+/// How the flow talks to the daemon, for one authentication (the real one keeps one bus
+/// connection for it). The daemon keeps no state about the flow but what it hands out (an
+/// enrollment's token).
+// One `block_on` drives the whole flow on one thread, so the futures need no `Send` bound.
+#[allow(async_fn_in_trait)]
 pub trait DaemonClient {
-    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError>;
-    fn verify(
+    async fn login_plan(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginPlan, ClientError>;
+    async fn verify(
         &self,
         user: &str,
         code: &str,
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError>;
     /// `BeginLoginEnrollment`: a new key, pending under the returned token.
-    fn begin_login_enrollment(
+    async fn begin_login_enrollment(
         &self,
         user: &str,
         context: &LoginContext,
     ) -> Result<LoginEnrollment, ClientError>;
     /// `ConfirmLoginEnrollment`: the enrollment held by `token`, confirmed by `code`; the
     /// backup codes.
-    fn confirm_login_enrollment(
+    async fn confirm_login_enrollment(
         &self,
         user: &str,
         token: &str,
@@ -75,9 +82,13 @@ pub trait DaemonClient {
         context: &LoginContext,
     ) -> Result<Vec<String>, ClientError>;
     /// `SendCode`: a code by another channel; the seconds it stays valid.
-    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError>;
+    async fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError>;
     /// `RegenerateBackupCodes` (as root, for another user, with an empty `code`).
-    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError>;
+    async fn regenerate_backup_codes(
+        &self,
+        user: &str,
+        code: &str,
+    ) -> Result<Vec<String>, ClientError>;
 }
 
 /// What PAM tells the flow about this login.
@@ -146,11 +157,11 @@ impl fmt::Debug for Verdict {
 pub const FORWARD_PASS_CODE_DIGITS: usize = 6;
 
 /// Runs the login flow for one `pam_sm_authenticate` call.
-pub fn authenticate(
+pub async fn authenticate<D: DaemonClient>(
     args: &Args,
     request: &Request,
     conv: &mut dyn Conversation,
-    daemon: &dyn DaemonClient,
+    daemon: &D,
     log: &mut dyn Log,
 ) -> Verdict {
     let mut flow = Flow {
@@ -161,24 +172,24 @@ pub fn authenticate(
         log,
         forward_authtok: None,
     };
-    let outcome = flow.run();
+    let outcome = flow.run().await;
     Verdict {
         outcome,
         forward_authtok: flow.forward_authtok,
     }
 }
 
-struct Flow<'a> {
+struct Flow<'a, D> {
     args: &'a Args,
     request: &'a Request,
     conv: &'a mut dyn Conversation,
-    daemon: &'a dyn DaemonClient,
+    daemon: &'a D,
     log: &'a mut dyn Log,
     forward_authtok: Option<Zeroizing<String>>,
 }
 
-impl Flow<'_> {
-    fn run(&mut self) -> Outcome {
+impl<D: DaemonClient> Flow<'_, D> {
+    async fn run(&mut self) -> Outcome {
         let user = self.request.user.as_str();
         if !is_valid_username(user) {
             // No such account can exist. Look exactly like a wrong code for a real user, so a
@@ -187,13 +198,13 @@ impl Flow<'_> {
                 Level::Notice,
                 format_args!("invalid user name {user:?}: asking for a code, then denying"),
             );
-            return match self.obtain_code("", false) {
+            return match self.obtain_code("", false).await {
                 Ok(_) => self.wrong_code(),
                 Err(outcome) => outcome,
             };
         }
 
-        let plan = match self.daemon.login_plan(user, &self.request.context) {
+        let plan = match self.daemon.login_plan(user, &self.request.context).await {
             Ok(plan) => plan,
             Err(error) => return self.plan_failed(&error),
         };
@@ -221,14 +232,17 @@ impl Flow<'_> {
                 );
                 Outcome::AuthErr
             }
-            LoginAction::Enroll => self.enroll(&plan.message),
-            LoginAction::Prompt => self.prompt_and_verify(&plan.message, plan.can_send_code),
+            LoginAction::Enroll => self.enroll(&plan.message).await,
+            LoginAction::Prompt => {
+                self.prompt_and_verify(&plan.message, plan.can_send_code)
+                    .await
+            }
         }
     }
 
     /// `can_send_code`: an empty answer to the prompt has the daemon send a code.
-    fn prompt_and_verify(&mut self, intro: &str, can_send_code: bool) -> Outcome {
-        let code = match self.obtain_code(intro, can_send_code) {
+    async fn prompt_and_verify(&mut self, intro: &str, can_send_code: bool) -> Outcome {
+        let code = match self.obtain_code(intro, can_send_code).await {
             Ok(code) => code,
             Err(outcome) => return outcome,
         };
@@ -246,8 +260,9 @@ impl Flow<'_> {
         match self
             .daemon
             .verify(&self.request.user, &code, &self.request.context)
+            .await
         {
-            Ok(reply) => self.render(&reply),
+            Ok(reply) => self.render(&reply).await,
             Err(error) => self.verify_failed(&error),
         }
     }
@@ -255,7 +270,7 @@ impl Flow<'_> {
     /// The code, trimmed and non-empty, from wherever the arguments say; or the outcome to
     /// return when there is none. With `can_send_code`, an empty answer to a prompt (not to
     /// `forward_pass`'s, and never with `use_first_pass`) has a code sent, then asks once more.
-    fn obtain_code(
+    async fn obtain_code(
         &mut self,
         intro: &str,
         can_send_code: bool,
@@ -296,7 +311,7 @@ impl Flow<'_> {
             CodeSource::ForwardPass => self.ask_forward_pass(intro)?,
         };
         if code.is_empty() && prompted && can_send_code {
-            return self.send_code_and_ask();
+            return self.send_code_and_ask().await;
         }
         if code.is_empty() {
             self.conv.error(messages::NO_CODE);
@@ -368,7 +383,7 @@ impl Flow<'_> {
         }
     }
 
-    fn render(&mut self, reply: &VerifyReply) -> Outcome {
+    async fn render(&mut self, reply: &VerifyReply) -> Outcome {
         let user = self.request.user.as_str();
         match reply.outcome {
             VerifyOutcome::Accepted => {
@@ -395,7 +410,7 @@ impl Flow<'_> {
                     format_args!("accepted {kind} for {user:?}{}", self.origin()),
                 );
                 // The code was right: nothing after this can turn the login into a failure.
-                self.after_accepted(reply);
+                self.after_accepted(reply).await;
                 Outcome::Success
             }
             VerifyOutcome::Rejected => {

@@ -68,7 +68,9 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
             }
         };
         let mut conversation = PamConversation { conv, silent };
-        flow::authenticate(&args, &request, &mut conversation, &client, &mut log)
+        client.session(async |daemon| {
+            flow::authenticate(&args, &request, &mut conversation, daemon, &mut log).await
+        })
     };
 
     if let Some(password) = verdict.forward_authtok.as_ref()

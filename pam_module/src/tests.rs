@@ -226,14 +226,18 @@ impl FakeDaemon {
 }
 
 impl DaemonClient for FakeDaemon {
-    fn login_plan(&self, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError> {
+    async fn login_plan(
+        &self,
+        user: &str,
+        context: &LoginContext,
+    ) -> Result<LoginPlan, ClientError> {
         self.calls
             .borrow_mut()
             .push(Call::LoginPlan(user.into(), context.clone()));
         (self.plan)()
     }
 
-    fn verify(
+    async fn verify(
         &self,
         user: &str,
         code: &str,
@@ -245,7 +249,7 @@ impl DaemonClient for FakeDaemon {
         (self.verify)()
     }
 
-    fn begin_login_enrollment(
+    async fn begin_login_enrollment(
         &self,
         user: &str,
         context: &LoginContext,
@@ -256,7 +260,7 @@ impl DaemonClient for FakeDaemon {
         Self::next(&self.begin, "BeginLoginEnrollment")
     }
 
-    fn confirm_login_enrollment(
+    async fn confirm_login_enrollment(
         &self,
         user: &str,
         token: &str,
@@ -272,14 +276,18 @@ impl DaemonClient for FakeDaemon {
         Self::next(&self.confirm, "ConfirmLoginEnrollment")
     }
 
-    fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
+    async fn send_code(&self, user: &str, context: &LoginContext) -> Result<u64, ClientError> {
         self.calls
             .borrow_mut()
             .push(Call::SendCode(user.into(), context.clone()));
         Self::next(&self.send, "SendCode")
     }
 
-    fn regenerate_backup_codes(&self, user: &str, code: &str) -> Result<Vec<String>, ClientError> {
+    async fn regenerate_backup_codes(
+        &self,
+        user: &str,
+        code: &str,
+    ) -> Result<Vec<String>, ClientError> {
         self.calls
             .borrow_mut()
             .push(Call::RegenerateBackupCodes(user.into(), code.into()));
@@ -416,7 +424,7 @@ fn run(raw_args: &[&str], request: &Request, steps: Vec<Step>, daemon: &FakeDaem
     let args = module_args(raw_args);
     let mut script = Script::new(steps);
     let mut log = RecordedLog::default();
-    let verdict = authenticate(&args, request, &mut script, daemon, &mut log);
+    let verdict = zbus::block_on(authenticate(&args, request, &mut script, daemon, &mut log));
     drop(script); // checks that every step was used
     Run { verdict, log }
 }

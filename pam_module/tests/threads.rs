@@ -1,7 +1,9 @@
-//! The real bus client leaves no thread behind: counts `/proc/self/task` before, during (seen
-//! by the fake daemon, which counts this process's threads while it answers) and after real
-//! calls: to a missing socket, to a private `dbus-daemon` with no daemon on it, to a fake
-//! daemon, and into a timeout.
+//! The real bus client leaves no thread and no open file behind: counts `/proc/self/task`
+//! before, during (seen by the fake daemon, which counts this process's threads while it
+//! answers) and after real sessions, and `/proc/self/fd` before and after them: to a missing
+//! socket, to a private `dbus-daemon` with no daemon on it, to a fake daemon, and into a
+//! timeout. With the fake daemon it also checks that one session is one connection (every
+//! call from the same unique name) and that no connection is reused by the next session.
 //!
 //! `harness = false`: this is the whole process, so the count is exactly this thread. The
 //! fake daemon is this same binary, started again with `fake-daemon ADDRESS PARENT_PID`.
@@ -18,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use pam_twofactor::client::{BusClient, ClientError};
+use pam_twofactor::client::{BusClient, BusSession, ClientError};
 use pam_twofactor::flow::DaemonClient;
 use twofactor_proto::{
     self as proto, LoginAction, LoginContext, LoginPlan, VerifyOutcome, VerifyReply,
@@ -47,6 +49,15 @@ fn threads() -> usize {
     threads_of("self")
 }
 
+fn open_files() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// `LoginPlan` in a session of its own.
+fn plan(client: &BusClient, user: &str, context: &LoginContext) -> Result<LoginPlan, ClientError> {
+    client.session(async |daemon: &BusSession<'_>| daemon.login_plan(user, context).await)
+}
+
 /// Kills and reaps a child we started, also when the test fails.
 struct Reaped(Child);
 
@@ -72,15 +83,17 @@ fn check_threads() {
     };
     let before = threads();
     assert_eq!(before, 1, "a harness-less test starts with one thread");
+    let files = open_files();
 
     // 1. No bus at all.
     let dir = tempfile::tempdir().unwrap();
     let absent = format!("unix:path={}", dir.path().join("absent.sock").display());
     let client = BusClient::new(Some(&absent), Duration::from_secs(2));
     for _ in 0..3 {
-        let error = client.login_plan("alice", &context).unwrap_err();
+        let error = plan(&client, "alice", &context).unwrap_err();
         assert!(error.is_unreachable(), "{error:?}");
         assert_eq!(threads(), before, "after a failed connect");
+        assert_eq!(open_files(), files, "after a failed connect");
     }
     println!("threads: missing socket ok");
 
@@ -129,14 +142,21 @@ fn check_threads() {
     );
     let address = first_line(&mut bus.0);
     assert!(address.starts_with("unix:"), "{address:?}");
+    // The bus's stdout pipe is ours now.
+    let files = open_files();
 
     let client = BusClient::new(Some(&address), Duration::from_secs(5));
     for _ in 0..3 {
-        let error = client.login_plan("alice", &context).unwrap_err();
+        let error = plan(&client, "alice", &context).unwrap_err();
         assert!(error.is_unreachable(), "no owner: {error:?}");
         assert_eq!(
             threads(),
             before,
+            "after a call to a bus without the daemon"
+        );
+        assert_eq!(
+            open_files(),
+            files,
             "after a call to a bus without the daemon"
         );
     }
@@ -152,11 +172,17 @@ fn check_threads() {
             .unwrap(),
     );
     assert_eq!(first_line(&mut daemon.0), "ready");
+    let files = open_files();
     let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
 
     for round in 0..3 {
-        let plan = client.login_plan("alice", &context);
-        let verify = client.verify("alice", "123456", &context);
+        // One authentication: the plan, a right code, a wrong one.
+        let (plan, verify, wrong) = client.session(async |daemon: &BusSession<'_>| {
+            let plan = daemon.login_plan("alice", &context).await;
+            let verify = daemon.verify("alice", "123456", &context).await;
+            let wrong = daemon.verify("alice", "654321", &context).await;
+            (plan, verify, wrong)
+        });
         if as_root {
             assert_eq!(
                 plan.unwrap(),
@@ -173,15 +199,28 @@ fn check_threads() {
                 reply.failures_since_success as usize, before,
                 "threads during the call, round {round}"
             );
-            let wrong = client.verify("alice", "654321", &context).unwrap();
+            let wrong = wrong.unwrap();
             assert_eq!(wrong.outcome, VerifyOutcome::Rejected);
+            // The fake daemon counts the unique names it has been called from: one more per
+            // session, however many calls it made.
+            assert_eq!(
+                (reply.backup_codes_left, wrong.backup_codes_left),
+                (round + 1, round + 1),
+                "connections used by sessions 1..={}",
+                round + 1
+            );
         } else {
-            // Not root: the owner check must refuse our own fake daemon.
-            for error in [plan.unwrap_err(), verify.unwrap_err()] {
+            // Not root: the owner check must refuse our own fake daemon, at every call.
+            for error in [plan.unwrap_err(), verify.unwrap_err(), wrong.unwrap_err()] {
                 assert!(matches!(error, ClientError::NotRoot { .. }), "{error:?}");
             }
         }
         assert_eq!(threads(), before, "after round {round}");
+        assert_eq!(
+            open_files(),
+            files,
+            "the connection is closed after round {round}"
+        );
     }
     println!("threads: fake daemon ok (as root: {as_root})");
 
@@ -189,18 +228,34 @@ fn check_threads() {
     if as_root {
         let client = BusClient::new(Some(&address), Duration::from_secs(1));
         let started = Instant::now();
-        let error = client.login_plan("slow", &context).unwrap_err();
+        let error = plan(&client, "slow", &context).unwrap_err();
         let elapsed = started.elapsed();
         assert!(matches!(error, ClientError::Timeout(_)), "{error:?}");
         assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
         assert_eq!(threads(), before, "after a timeout");
+        assert_eq!(open_files(), files, "after a timeout");
+
+        // A later call of the same authentication gets a deadline of its own, and the
+        // connection the stuck call was on is not reused.
+        let started = Instant::now();
+        let (slow, then) = client.session(async |daemon: &BusSession<'_>| {
+            let slow = daemon.login_plan("slow", &context).await;
+            let then = daemon.verify("alice", "123456", &context).await;
+            (slow, then)
+        });
+        let elapsed = started.elapsed();
+        assert!(matches!(slow, Err(ClientError::Timeout(_))), "{slow:?}");
+        assert_eq!(then.unwrap().outcome, VerifyOutcome::Accepted);
+        assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+        assert_eq!(threads(), before, "after a timeout and a call");
+        assert_eq!(open_files(), files, "after a timeout and a call");
         println!("threads: timeout ok ({elapsed:?})");
     }
 
     // 5. The daemon gone again.
     drop(daemon);
-    let error = client.login_plan("alice", &context).unwrap_err();
+    let error = plan(&client, "alice", &context).unwrap_err();
     assert!(error.is_unreachable(), "{error:?}");
     assert_eq!(threads(), before);
     drop(bus);
@@ -209,7 +264,8 @@ fn check_threads() {
 
 /// Owns `org.twofactor.Daemon1` on the bus at `address` and answers like the daemon would:
 /// `slow` gets no answer at all; `Verify` accepts 123456 and reports, in
-/// `failures_since_success`, how many threads `parent` has while it waits for the reply.
+/// `failures_since_success`, how many threads `parent` has while it waits for the reply, and
+/// in `backup_codes_left` how many unique names have called it so far.
 fn fake_daemon(address: &str, parent: &str) {
     zbus::block_on(async {
         let conn = zbus::connection::Builder::address(address)
@@ -218,6 +274,7 @@ fn fake_daemon(address: &str, parent: &str) {
             .unwrap();
         let mut stream = zbus::MessageStream::from(&conn);
         conn.request_name(proto::BUS_NAME).await.unwrap();
+        let mut senders = std::collections::HashSet::new();
         println!("ready");
         std::io::stdout().flush().unwrap();
 
@@ -228,6 +285,9 @@ fn fake_daemon(address: &str, parent: &str) {
                 || header.interface().map(|i| i.as_str()) != Some(proto::INTERFACE)
             {
                 continue;
+            }
+            if let Some(sender) = header.sender() {
+                senders.insert(sender.to_string());
             }
             match header.member().map(|m| m.as_str()) {
                 Some("LoginPlan") => {
@@ -254,7 +314,7 @@ fn fake_daemon(address: &str, parent: &str) {
                     let reply = VerifyReply {
                         outcome,
                         backup_code_used: false,
-                        backup_codes_left: 10,
+                        backup_codes_left: u32::try_from(senders.len()).unwrap(),
                         clock_skew_seconds: 0,
                         retry_after_seconds: 0,
                         failures_since_success: u32::try_from(threads_of(parent)).unwrap(),

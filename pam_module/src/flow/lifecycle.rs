@@ -9,7 +9,7 @@
 use twofactor_proto::{self as proto, EnrollmentOffer, LoginEnrollment, VerifyReply};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{Flow, Outcome};
+use super::{DaemonClient, Flow, Outcome};
 use crate::args::CodeSource;
 use crate::client::ClientError;
 use crate::log::Level;
@@ -28,10 +28,10 @@ impl Drop for HeldOffer {
     }
 }
 
-impl Flow<'_> {
+impl<D: DaemonClient> Flow<'_, D> {
     /// `Enroll`: a new key through the conversation, confirmed with a code from the app.
     /// Success only once the daemon has stored the enrollment.
-    pub(super) fn enroll(&mut self, intro: &str) -> Outcome {
+    pub(super) async fn enroll(&mut self, intro: &str) -> Outcome {
         let user = self.request.user.as_str();
         let context = &self.request.context;
         let impossible = match self.args.code_source {
@@ -56,7 +56,7 @@ impl Flow<'_> {
         }
 
         let LoginEnrollment { token, offer } =
-            match self.daemon.begin_login_enrollment(user, context) {
+            match self.daemon.begin_login_enrollment(user, context).await {
                 Ok(enrollment) => enrollment,
                 Err(error) => {
                     self.log(
@@ -113,6 +113,7 @@ impl Flow<'_> {
             let confirmed = if proto::is_plausible_code(&code) {
                 self.daemon
                     .confirm_login_enrollment(user, &token, &code, context)
+                    .await
             } else {
                 Err(ClientError::Daemon(proto::Error::InvalidInput(
                     "not shaped like a code; not sent to the daemon".into(),
@@ -175,9 +176,9 @@ impl Flow<'_> {
 
     /// An empty answer with `can_send_code`: have a code sent, then ask once more (an empty
     /// answer then is no code).
-    pub(super) fn send_code_and_ask(&mut self) -> Result<Zeroizing<String>, Outcome> {
+    pub(super) async fn send_code_and_ask(&mut self) -> Result<Zeroizing<String>, Outcome> {
         let user = self.request.user.as_str();
-        match self.daemon.send_code(user, &self.request.context) {
+        match self.daemon.send_code(user, &self.request.context).await {
             Ok(seconds) => {
                 self.conv.info(&messages::code_sent(seconds));
                 self.log(
@@ -229,16 +230,16 @@ impl Flow<'_> {
 
     /// After an accepted code: tell a user who used a temporary code to enroll a new device,
     /// and offer new backup codes when none are left. Never changes the outcome.
-    pub(super) fn after_accepted(&mut self, reply: &VerifyReply) {
+    pub(super) async fn after_accepted(&mut self, reply: &VerifyReply) {
         if reply.temporary_code_used {
             self.conv.info(messages::TEMPORARY_CODE_USED);
         }
         if reply.offer_new_backup_codes {
-            self.offer_new_backup_codes();
+            self.offer_new_backup_codes().await;
         }
     }
 
-    fn offer_new_backup_codes(&mut self) {
+    async fn offer_new_backup_codes(&mut self) {
         let user = self.request.user.as_str();
         let may_ask = matches!(
             self.args.code_source,
@@ -269,7 +270,7 @@ impl Flow<'_> {
             self.debug(format_args!("{user:?} declined new backup codes"));
             return;
         }
-        match self.daemon.regenerate_backup_codes(user, "") {
+        match self.daemon.regenerate_backup_codes(user, "").await {
             Ok(codes) => {
                 let codes = Zeroizing::new(codes);
                 self.log(
