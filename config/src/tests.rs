@@ -178,6 +178,17 @@ fn delay_math_never_overflows() {
     assert_eq!(lockout.delay_after(u32::MAX), u64::MAX);
 }
 
+#[test]
+fn groups_are_needed_only_with_group_rules_and_no_user_rule() {
+    let mut config = PolicyConfig::default();
+    assert!(!config.needs_groups("alice"), "no group rules");
+    config.groups.insert("wheel".into(), Policy::Required);
+    assert!(config.needs_groups("alice"));
+    config.users.insert("alice".into(), Policy::Optional);
+    assert!(!config.needs_groups("alice"), "alice's own rule wins");
+    assert!(config.needs_groups("bob"));
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
@@ -206,6 +217,21 @@ mod properties {
                 PolicySource::Group(group) => prop_assert_eq!(rules.get(&group).copied(), expected),
                 PolicySource::Default => prop_assert!(expected.is_none()),
                 PolicySource::User(_) => prop_assert!(false, "no user rules"),
+            }
+        }
+
+        /// When `needs_groups` says no, no set of groups changes the answer.
+        #[test]
+        fn groups_matter_only_when_needed(
+            group_rules in proptest::collection::btree_map("[a-e]", policy(), 0..4),
+            user_rules in proptest::collection::btree_map("[u-w]", policy(), 0..3),
+            user in "[u-x]",
+            member_of in proptest::collection::vec("[a-g]", 0..6),
+            default in policy(),
+        ) {
+            let config = PolicyConfig { default, groups: group_rules, users: user_rules };
+            if !config.needs_groups(&user) {
+                prop_assert_eq!(config.resolve(&user, &member_of), config.resolve(&user, &[]));
             }
         }
 

@@ -282,6 +282,17 @@ impl Service {
             .map_err(|error| self.lookup_failed(user, &error))
     }
 
+    /// `user`'s policy, `None` if there is no such user. Its groups are looked up only if
+    /// they can change the answer.
+    fn policy_of(&self, user: &str) -> Result<Option<PolicyDecision>, Error> {
+        if self.config.policy.needs_groups(user) {
+            return Ok(self.account(user)?.map(|account| self.decide(&account)));
+        }
+        Ok(self
+            .user_exists(user)?
+            .then(|| self.config.policy.resolve(user, &[])))
+    }
+
     /// Whether `user` exists, for calls that need no groups (no policy decision).
     fn user_exists(&self, user: &str) -> Result<bool, Error> {
         self.accounts
@@ -525,10 +536,9 @@ impl Service {
             message,
             can_send_code: false,
         };
-        let Some(account) = self.account(user)? else {
+        let Some(decision) = self.policy_of(user)? else {
             return Ok(plan(LoginAction::Prompt, String::new()));
         };
-        let decision = self.decide(&account);
         if decision.policy == Policy::Disabled {
             return Ok(plan(LoginAction::Ignore, String::new()));
         }

@@ -1314,10 +1314,53 @@ fn verify_looks_up_only_whether_the_user_exists() {
         .verify(&root(), "alice", &code(&secret, T0 + 30), &ctx(), T0 + 30)
         .unwrap();
     assert_eq!(reply.outcome, VerifyOutcome::Accepted);
-    // LoginPlan needs them, and fails closed.
+    // LoginPlan needs them under group rules, and fails closed.
     let plan = service.login_plan(&root(), "alice", &ctx(), T0 + 60);
     assert!(matches!(plan, Err(Error::Internal(_))), "{plan:?}");
     // A failed existence lookup is not "no such user".
     let broken = service.verify(&root(), "bob", "123456", &ctx(), T0 + 60);
     assert!(matches!(broken, Err(Error::Internal(_))), "{broken:?}");
+}
+
+#[test]
+fn login_plan_looks_up_groups_only_when_a_group_rule_can_apply() {
+    let w = world(POLICY);
+    enroll(&w, "alice", 1001, T0);
+    let service = |config_text: &str| {
+        Service::new(
+            Config::parse(config_text, "test").unwrap(),
+            w.store.clone(),
+            Arc::new(GroupsDown {
+                inner: FixedAccounts::default().with("alice", 1001, &["alice"]),
+                broken: "bob",
+            }),
+            w.log.clone(),
+            "bastion".into(),
+        )
+    };
+    let plan = |service: &Service, user: &str| service.login_plan(&root(), user, &ctx(), T0);
+    // No group rules: existence is all the policy needs.
+    let no_groups = service("[policy]\ndefault = \"required\"\n");
+    assert_eq!(
+        plan(&no_groups, "alice").unwrap().action,
+        LoginAction::Prompt
+    );
+    assert_eq!(
+        plan(&no_groups, "nobody-here").unwrap().action,
+        LoginAction::Prompt,
+        "unknown: no enumeration"
+    );
+    let broken = plan(&no_groups, "bob");
+    assert!(matches!(broken, Err(Error::Internal(_))), "{broken:?}");
+    // A user rule wins over any group rule.
+    let own_rule =
+        service("[policy]\ngroups = { wheel = \"disabled\" }\nusers = { alice = \"required\" }\n");
+    assert_eq!(
+        plan(&own_rule, "alice").unwrap().action,
+        LoginAction::Prompt
+    );
+    // A group rule may apply: the groups are needed, and their lookup fails closed.
+    let group_rule = service("[policy]\ngroups = { wheel = \"disabled\" }\n");
+    let failed = plan(&group_rule, "alice");
+    assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
 }
