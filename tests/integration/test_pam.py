@@ -404,3 +404,14 @@ def test_one_login_is_one_bus_connection(bus, daemon, users, pam_dir):
     senders = [sender for sender, _ in calls]
     assert senders[0] == senders[1] and senders[2] == senders[3], senders
     assert senders[0] != senders[2], senders
+
+
+def test_the_module_needs_only_libpam_and_libc():
+    """What loading pam_twofactor.so pulls into sshd, login or su: libpam and libc, nothing
+    else (the unwinder is linked in: pam_module/build.rs says why)."""
+    from pam_harness import module_path
+    dynamic = subprocess.run(["readelf", "--dynamic", module_path()], capture_output=True,
+                             text=True, check=True).stdout
+    needed = {line.split("[", 1)[1].rstrip("]") for line in dynamic.splitlines()
+              if "(NEEDED)" in line}
+    assert needed == {"libpam.so.0", "libc.so.6", "ld-linux-x86-64.so.2"}, needed
