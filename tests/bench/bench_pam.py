@@ -3,7 +3,7 @@
 against pam_google_authenticator.so, through the same real libpam (pamtester under
 pam_wrapper), alternating runs.
 
-    sudo /usr/bin/python3 tests/bench/bench_pam.py [--runs 30]
+    sudo /usr/bin/python3 tests/bench/bench_pam.py [--runs 30] [--group-rule]
 
 Each run is one `pamtester SERVICE USER authenticate` process with a correct code on stdin,
 timed from spawn to exit; so both figures include the same process start, libpam and
@@ -66,6 +66,9 @@ def timed(pam_dir, service, user, code, expect_ok=True):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--group-rule", action="store_true",
+                        help="give the daemon a group rule, so every login also looks up the "
+                             "user's groups (without one it needs only whether the user exists)")
     options = parser.parse_args()
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="twofactor-bench-"))
@@ -74,7 +77,9 @@ def main():
     bus = daemon = None
     try:
         bus = Bus(work / "bus")
-        daemon = Daemon(bus, work / "daemon", "")
+        config = ('[policy]\ngroups = { tfbench-staff = "required" }\n'
+                  if options.group_rule else "")
+        daemon = Daemon(bus, work / "daemon", config)
         google_dir = work / "google"
         google_dir.mkdir(mode=0o700)
         pam_dir = work / "pam.d"
@@ -108,7 +113,8 @@ def main():
         timed(pam_dir, GOOGLE, last_user, spent[GOOGLE], expect_ok=False)
 
         print(f"{options.runs} runs of each stack in rotating order; one pamtester "
-              "authentication (spawn to exit), correct code")
+              "authentication (spawn to exit), correct code"
+              + ("; the daemon has a group rule" if options.group_rule else ""))
         print(f"{'stack':32} {'median ms':>10} {'p90 ms':>8}")
         labels = {OURS: "pam_twofactor + twofactord", GOOGLE: "pam_google_authenticator",
                   FLOOR: "pam_permit (process floor)"}
