@@ -406,6 +406,219 @@ def test_one_login_is_one_bus_connection(bus, daemon, users, pam_dir):
     assert senders[0] != senders[2], senders
 
 
+# --- whom the module trusts ----------------------------------------------------------------
+
+@pytest.fixture
+def impostor_bus(workdir):
+    b = Bus(workdir / "impostor-bus")
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def root_impostor(impostor_bus, workdir):
+    imp = Impostor(impostor_bus.address, workdir / "impostor")
+    yield imp
+    imp.stop()
+
+
+def impostor_env(address):
+    return {"DBUS_SYSTEM_BUS_ADDRESS": address, "DBUS_SESSION_BUS_ADDRESS": address,
+            "DBUS_STARTER_ADDRESS": address, "DBUS_STARTER_BUS_TYPE": "system"}
+
+
+def test_control_a_root_impostor_on_the_configured_bus_is_believed(
+        impostor_bus, root_impostor, users, pam_dir):
+    """The impostor really answers like the daemon: the tests below could fail."""
+    alice = users.add()
+    service(pam_dir, impostor_bus.address)
+    result = authenticate(pam_dir, alice, "000000")
+    assert result.ok, result
+    assert [call["member"] for call in root_impostor.calls()] == ["LoginPlan", "Verify"]
+
+
+def test_environment_bus_address_is_not_used(impostor_bus, root_impostor, users, pam_dir):
+    alice = users.add()
+    write_service(pam_dir, SERVICE, module_line(None, timeout=2))
+    env = impostor_env(impostor_bus.address)
+    # In the process's environment and in the PAM environment (pam_putenv).
+    result = authenticate(pam_dir, alice, "000000", extra_env=env, pam_env=env)
+    assert_refused(result, AUTH_ERR if os.path.exists("/run/dbus/system_bus_socket")
+                   else AUTHINFO_UNAVAIL)
+    assert root_impostor.calls() == []
+
+
+def test_environment_bus_address_does_not_override_bus_address(
+        bus, daemon, impostor_bus, root_impostor, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    env = impostor_env(impostor_bus.address)
+    wrong = authenticate(pam_dir, alice, token.wrong_code(), extra_env=env, pam_env=env)
+    assert_refused(wrong)
+    assert WRONG_CODE in wrong.output, wrong
+    right = authenticate(pam_dir, alice, token.code(), extra_env=env, pam_env=env)
+    assert right.ok, right
+    assert root_impostor.calls() == []
+
+
+def test_non_root_owner_of_the_name_is_not_trusted(users, workdir, pam_dir):
+    mallory = users.add()
+    policy = (f'<policy user="{mallory.name}">'
+              '<allow own="org.twofactor.Daemon1"/></policy>')
+    evil_bus = Bus(workdir / "evil-bus", extra_xml=policy)
+    try:
+        impostor = Impostor(evil_bus.address, workdir / "mallory", user=mallory)
+        try:
+            assert name_owner(evil_bus.address) == impostor.unique_name
+            service(pam_dir, evil_bus.address, timeout=2)
+            alice = users.add()
+            result = authenticate(pam_dir, alice, "000000")
+            assert_refused(result, AUTHINFO_UNAVAIL)
+            assert result.prompts == 0, result
+            # The owner's uid is checked before any call reaches it.
+            assert impostor.calls() == []
+        finally:
+            impostor.stop()
+    finally:
+        evil_bus.stop()
+
+
+# --- arguments and the real /etc layout ----------------------------------------------------
+
+def test_bus_address_with_its_guid(bus, daemon, users, pam_dir):
+    assert ",guid=" in bus.address
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, keep_guid=True)
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+
+
+def test_custom_prompt(bus, daemon, users, pam_dir):
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, args=["[prompt=Code from your phone: ]"])
+    result = authenticate(pam_dir, alice, token.code())
+    assert result.ok, result
+    assert "Code from your phone: " in result.output, result
+    assert result.prompts == 0, result
+
+
+def test_forward_pass_with_pam_unix(bus, daemon, users, pam_dir):
+    """One answer, password then code; pam_unix takes the password from PAM_AUTHTOK."""
+    line = module_line(bus.address, args=["forward_pass"])
+    write_service(pam_dir, SERVICE, [line, "auth required pam_unix.so use_first_pass nodelay"])
+    alice = users.add(password="correct horse 1")
+    right = authenticate(pam_dir, alice,
+                         "correct horse 1" + Enrolled(bus.address, alice).code())
+    assert right.ok, right
+    assert "Password & verification code: " in right.output, right
+    # A correct code does not make up for a wrong password (one TOTP step per user).
+    bob = users.add(password="correct horse 2")
+    wrong = authenticate(pam_dir, bob, "wrong horse 2" + Enrolled(bus.address, bob).code())
+    assert_refused(wrong)
+
+
+def test_real_libpam_with_the_etc_layout(bus, daemon, users, pam_dir):
+    """Unmodified libpam reading /etc/pam.d (our directory, bind-mounted in a private mount
+    namespace), with modules named as on a real system."""
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    write_service(pam_dir, SERVICE, [
+        "auth requisite pam_nologin.so",
+        module_line(bus.address, timeout=5),
+    ], account=["account required pam_unix.so"])
+    right = pamtester_real(pam_dir, SERVICE, alice.name, [token.code()])
+    assert right.ok, right
+    assert right.prompts == 1, right
+    wrong = pamtester_real(pam_dir, SERVICE, alice.name, [token.wrong_code()])
+    assert_refused(wrong)
+    assert WRONG_CODE in wrong.output, wrong
+    # The host's /etc/pam.d was never touched.
+    assert not pathlib.Path("/etc/pam.d", SERVICE).exists()
+
+
+# --- unavailable=ignore: only an unreachable daemon is ignored -----------------------------
+
+IGNORE_UNAVAILABLE = ["unavailable=ignore"]
+
+
+def test_unavailable_ignore_skips_a_missing_daemon(bus, daemon, users, pam_dir):
+    alice = users.add()
+    Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, timeout=2, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    daemon.stop(signal.SIGKILL)
+    result = authenticate(pam_dir, alice)
+    assert result.ok, result
+    assert result.prompts == 0, result
+
+
+def test_unavailable_ignore_skips_a_missing_bus_socket(users, workdir, pam_dir):
+    alice = users.add()
+    absent = f"unix:path={workdir}/no-such-bus.sock"
+    service(pam_dir, absent, timeout=2, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    assert authenticate(pam_dir, alice).ok
+    # Without the argument, the default is to fail.
+    service(pam_dir, absent, timeout=2, before=[PERMIT_FIRST])
+    assert_refused(authenticate(pam_dir, alice), AUTHINFO_UNAVAIL)
+
+
+def test_unavailable_ignore_does_not_skip_a_hung_daemon(bus, daemon, users, pam_dir):
+    alice = users.add()
+    Enrolled(bus.address, alice)
+    service(pam_dir, bus.address, timeout=1, args=IGNORE_UNAVAILABLE, before=[PERMIT_FIRST])
+    daemon.proc.send_signal(signal.SIGSTOP)
+    try:
+        result = authenticate(pam_dir, alice, "000000")
+    finally:
+        daemon.proc.send_signal(signal.SIGCONT)
+    assert_refused(result, AUTHINFO_UNAVAIL)
+    assert result.elapsed < 2 * 1 + 3, result
+
+
+def test_unavailable_ignore_does_not_skip_a_non_root_owner(users, workdir, pam_dir):
+    mallory = users.add()
+    policy = (f'<policy user="{mallory.name}">'
+              '<allow own="org.twofactor.Daemon1"/></policy>')
+    evil_bus = Bus(workdir / "evil-bus", extra_xml=policy)
+    try:
+        impostor = Impostor(evil_bus.address, workdir / "mallory", user=mallory)
+        try:
+            service(pam_dir, evil_bus.address, timeout=2, args=IGNORE_UNAVAILABLE,
+                    before=[PERMIT_FIRST])
+            result = authenticate(pam_dir, users.add(), "000000")
+            assert_refused(result, AUTHINFO_UNAVAIL)
+            assert impostor.calls() == []
+        finally:
+            impostor.stop()
+    finally:
+        evil_bus.stop()
+
+
+# --- what the login reveals ----------------------------------------------------------------
+
+# Timing is the property here (user enumeration), so this one is timed, as a ratio of
+# medians over alternating runs.
+def test_a_wrong_code_fails_as_fast_for_an_unknown_user_as_for_a_known_one(
+        make_daemon, bus, users, pam_dir):
+    make_daemon(NO_LOCKOUT)
+    alice = users.add()
+    token = Enrolled(bus.address, alice)
+    service(pam_dir, bus.address)
+    ghost = "tfghost" + alice.name[2:]
+    code = token.wrong_code()
+    known, unknown = [], []
+    for _ in range(15):  # alternating, so load affects both alike
+        for name, times in ((alice.name, known), (ghost, unknown)):
+            result = authenticate(pam_dir, name, code)
+            assert_refused(result)
+            times.append(result.elapsed)
+    known_median, unknown_median = sorted(known)[7], sorted(unknown)[7]
+    # Equal cost within noise (a ratio, so it holds on slow and fast machines alike).
+    assert unknown_median < known_median * 1.5 + 0.001, (known_median, unknown_median)
+
+
 def test_the_module_needs_only_libpam_and_libc():
     """What loading pam_twofactor.so pulls into sshd, login or su: libpam and libc, nothing
     else (the unwinder is linked in: pam_module/build.rs says why)."""
