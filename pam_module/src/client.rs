@@ -85,15 +85,27 @@ impl ClientError {
 pub struct BusClient {
     address: String,
     timeout: Duration,
+    keep_connection: bool,
 }
 
 impl BusClient {
-    /// A client for the bus at `address` (the system bus if `None`).
+    /// A client for the bus at `address` (the system bus if `None`) that opens a new
+    /// connection for each call (see [`keep_connection`](Self::keep_connection)).
     pub fn new(address: Option<&str>, timeout: Duration) -> Self {
         Self {
             address: address.unwrap_or(proto::SYSTEM_BUS_ADDRESS).to_owned(),
             timeout,
+            keep_connection: false,
         }
+    }
+
+    /// Keep one connection for all the calls of a session, the user's typing included,
+    /// instead of a new one per call: it saves a connection's set-up per call. Only for hosts
+    /// whose logins an unprivileged local user cannot start and leave waiting at a prompt
+    /// (see the module documentation).
+    pub fn keep_connection(mut self, keep: bool) -> Self {
+        self.keep_connection = keep;
+        self
     }
 
     /// The bus address this client connects to.
@@ -102,13 +114,14 @@ impl BusClient {
     }
 
     /// Runs `work` (one authentication) inside one `zbus::block_on`, with a [`BusSession`]
-    /// that connects at its first call. The session and its connection are dropped before
-    /// this returns; `work` only borrows the session, so it cannot keep it.
+    /// for its daemon calls. Everything the session builds is dropped before this returns;
+    /// `work` only borrows the session, so it cannot keep it.
     pub fn session<T>(&self, work: impl AsyncFnOnce(&BusSession<'_>) -> T) -> T {
         zbus::block_on(async {
             let session = BusSession {
                 client: self,
-                daemon: RefCell::new(None),
+                owner: RefCell::new(None),
+                connection: RefCell::new(None),
             };
             let outcome = work(&session).await;
             drop(session);
@@ -117,61 +130,36 @@ impl BusClient {
     }
 }
 
-/// One authentication's connection to the daemon, opened by the first call (see the module
-/// documentation). Only [`BusClient::session`] makes one.
+/// One authentication's calls to the daemon (see the module documentation). Only
+/// [`BusClient::session`] makes one.
 pub struct BusSession<'c> {
     client: &'c BusClient,
-    /// A proxy to the root-owned daemon's unique name, on this session's connection.
-    daemon: RefCell<Option<Daemon1Proxy<'static>>>,
+    /// The daemon's unique name, once checked to run as root. A unique name is never given to
+    /// another connection and a connection's uid never changes, so later calls go to it
+    /// without asking again.
+    owner: RefCell<Option<OwnedUniqueName>>,
+    /// With `keep_connection`, the connection of the last call that worked.
+    connection: RefCell<Option<Connection>>,
 }
 
 impl std::fmt::Debug for BusSession<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BusSession")
-            .field("address", &self.client.address)
-            .field("connected", &self.daemon.borrow().is_some())
+            .field("client", &self.client)
+            .field("owner", &self.owner.borrow())
+            .field("connected", &self.connection.borrow().is_some())
             .finish()
     }
 }
 
 impl BusSession<'_> {
-    /// Runs `call` on the daemon within one deadline, connecting first if this session has
-    /// no connection yet.
+    /// Runs `call` on the daemon within one deadline: connect (unless a connection is kept),
+    /// find and check the owner (first call only), then the call.
     async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
     where
         F: FnOnce(Daemon1Proxy<'static>) -> Fut,
         Fut: Future<Output = Result<T, proto::Error>>,
     {
-        let timeout = self.client.timeout;
-        let started = Instant::now();
-        let deadline = started.checked_add(timeout).unwrap_or(started);
-        // The runtime `session`'s `block_on` runs on this thread: its timer races the work.
-        let runtime = zruntime::SharedRuntime::current()
-            .map_err(|e| ClientError::Bus(format!("no runtime: {e}")))?;
-        let work = async {
-            let daemon = self.daemon().await?;
-            call(daemon).await.map_err(ClientError::from_daemon)
-        };
-        let outcome = runtime
-            .timeout_at(deadline, work)
-            .await
-            .unwrap_or(Err(ClientError::Timeout(timeout)));
-        drop(runtime);
-        if let Err(error) = &outcome
-            && !matches!(error, ClientError::Daemon(_))
-        {
-            // Broken, stuck or never made: do not reuse it.
-            self.daemon.replace(None);
-        }
-        outcome
-    }
-
-    /// The proxy to the daemon, connecting and checking its owner on first use.
-    async fn daemon(&self) -> Result<Daemon1Proxy<'static>, ClientError> {
-        let connected = self.daemon.borrow().clone();
-        if let Some(daemon) = connected {
-            return Ok(daemon);
-        }
         let address = self.client.address.as_str();
         // Only local sockets: the uid the bus reports for a name means nothing over TCP.
         if !address.starts_with("unix:") {
@@ -179,16 +167,47 @@ impl BusSession<'_> {
                 "bus address {address:?} is not a unix: address"
             )));
         }
-        let conn = connect(address).await?;
-        let owner = root_owner(&conn).await?;
-        let daemon = Daemon1Proxy::builder(&conn)
-            .destination(BusName::Unique(owner.into_inner()))
-            .cache_properties(CacheProperties::No)
-            .build()
+        let timeout = self.client.timeout;
+        let started = Instant::now();
+        let deadline = started.checked_add(timeout).unwrap_or(started);
+        // The runtime `session`'s `block_on` runs on this thread: its timer races the work.
+        let runtime = zruntime::SharedRuntime::current()
+            .map_err(|e| ClientError::Bus(format!("no runtime: {e}")))?;
+        // A kept connection is taken out for the call and put back only if the call worked,
+        // so a broken or stuck one is never used again.
+        let kept = self.connection.take();
+        let work = async {
+            let conn = match kept {
+                Some(conn) => conn,
+                None => connect(address).await?,
+            };
+            let known = self.owner.borrow().clone();
+            let owner = match known {
+                Some(owner) => owner,
+                None => {
+                    let owner = root_owner(&conn).await?;
+                    self.owner.replace(Some(owner.clone()));
+                    owner
+                }
+            };
+            let daemon = Daemon1Proxy::builder(&conn)
+                .destination(BusName::Unique(owner.into_inner()))
+                .cache_properties(CacheProperties::No)
+                .build()
+                .await
+                .map_err(|e| ClientError::Bus(e.to_string()))?;
+            let reply = call(daemon).await.map_err(ClientError::from_daemon);
+            if self.client.keep_connection && matches!(reply, Ok(_) | Err(ClientError::Daemon(_))) {
+                self.connection.replace(Some(conn));
+            }
+            reply
+        };
+        let outcome = runtime
+            .timeout_at(deadline, work)
             .await
-            .map_err(|e| ClientError::Bus(e.to_string()))?;
-        self.daemon.replace(Some(daemon.clone()));
-        Ok(daemon)
+            .unwrap_or(Err(ClientError::Timeout(timeout)));
+        drop(runtime);
+        outcome
     }
 }
 

@@ -54,7 +54,12 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
         local_offset: messages::local_offset_at,
         silent,
     };
-    let client = BusClient::new(args.bus_address.as_deref(), args.timeout);
+    // Remote logins keep one connection through the prompt: their server bounds how many wait
+    // at once (sshd's MaxStartups). A local one (su, sudo, a console, a screen locker) can be
+    // started and left at the prompt by any local user, as often as they like, and each kept
+    // connection would count against root's connections to the bus.
+    let client = BusClient::new(args.bus_address.as_deref(), args.timeout)
+        .keep_connection(!request.context.rhost.is_empty());
 
     let verdict = {
         let conv = match pamh.get_item::<Conv>() {

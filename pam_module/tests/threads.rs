@@ -145,7 +145,7 @@ fn check_threads() {
     // The bus's stdout pipe is ours now.
     let files = open_files();
 
-    let client = BusClient::new(Some(&address), Duration::from_secs(5));
+    let client = BusClient::new(Some(&address), Duration::from_secs(5)).keep_connection(true);
     for _ in 0..3 {
         let error = plan(&client, "alice", &context).unwrap_err();
         assert!(error.is_unreachable(), "no owner: {error:?}");
@@ -222,11 +222,35 @@ fn check_threads() {
             "the connection is closed after round {round}"
         );
     }
+    if as_root {
+        // Without keep_connection, each call has a connection of its own (the owner is still
+        // checked only once per session).
+        let per_call = BusClient::new(Some(&address), Duration::from_secs(5));
+        let (verify, wrong) = per_call.session(async |daemon: &BusSession<'_>| {
+            let _ = daemon.login_plan("alice", &context).await;
+            let verify = daemon.verify("alice", "123456", &context).await;
+            let wrong = daemon.verify("alice", "654321", &context).await;
+            (verify.unwrap(), wrong.unwrap())
+        });
+        assert_eq!(verify.outcome, VerifyOutcome::Accepted);
+        assert_eq!(wrong.outcome, VerifyOutcome::Rejected);
+        assert_eq!(
+            (verify.backup_codes_left, wrong.backup_codes_left),
+            (5, 6),
+            "three more unique names after the three kept sessions"
+        );
+        assert_eq!(threads(), before, "after a session of per-call connections");
+        assert_eq!(
+            open_files(),
+            files,
+            "after a session of per-call connections"
+        );
+    }
     println!("threads: fake daemon ok (as root: {as_root})");
 
     // 4. A daemon that never answers: the deadline holds, and nothing is left behind.
     if as_root {
-        let client = BusClient::new(Some(&address), Duration::from_secs(1));
+        let client = BusClient::new(Some(&address), Duration::from_secs(1)).keep_connection(true);
         let started = Instant::now();
         let error = plan(&client, "slow", &context).unwrap_err();
         let elapsed = started.elapsed();

@@ -298,10 +298,16 @@ def test_stopped_daemon_means_denied_within_the_timeout(bus, daemon, users, pam_
     assert again.ok, again
 
 
-def spawn_at_prompt(pam_dir, user):
+# A remote login (PAM_RHOST set, as sshd does) keeps its bus connection through the prompt; a
+# local one (su, a console) opens one per call. Both must behave the same.
+REMOTE = {"rhost": "192.0.2.10"}
+LOGIN_KINDS = pytest.mark.parametrize("items", [REMOTE, {}], ids=["remote", "local"])
+
+
+def spawn_at_prompt(pam_dir, user, items):
     """pamtester on a pty, stopped at the code prompt (the plan has been asked for)."""
     import pexpect
-    child = pamtester_spawn(pam_dir, SERVICE, user.name)
+    child = pamtester_spawn(pam_dir, SERVICE, user.name, items=items)
     child.expect_exact(PROMPT)
     return child, pexpect
 
@@ -314,15 +320,16 @@ def finish(child, pexpect, answer):
     return child.exitstatus, output
 
 
+@LOGIN_KINDS
 def test_a_daemon_stopped_while_the_user_types_means_denied_within_the_timeout(
-        bus, daemon, users, pam_dir):
+        bus, daemon, users, pam_dir, items):
     """The code check after the prompt has a deadline of its own."""
     import time
     alice = users.add()
     token = Enrolled(bus.address, alice)
     timeout = 2
     service(pam_dir, bus.address, timeout=timeout)
-    child, pexpect = spawn_at_prompt(pam_dir, alice)
+    child, pexpect = spawn_at_prompt(pam_dir, alice, items)
     code = token.code()
     daemon.proc.send_signal(signal.SIGSTOP)
     try:
@@ -334,18 +341,21 @@ def test_a_daemon_stopped_while_the_user_types_means_denied_within_the_timeout(
     assert status != 0 and SUCCESS not in output, output
     assert AUTHINFO_UNAVAIL in output and UNAVAILABLE in output, output
     assert timeout * 0.9 <= elapsed < timeout + 3, elapsed
-    # Resumed, the daemon serves again (it may have checked the late code, so use another).
-    assert authenticate(pam_dir, alice, token.code()).ok
+    # Resumed, the daemon serves again. It may have checked the late code, and the next step's
+    # would mean waiting for the clock: a backup code instead.
+    assert authenticate(pam_dir, alice, token.backup_codes.pop()).ok
 
 
-def test_a_daemon_restarted_while_the_user_types_means_denied(bus, daemon, users, pam_dir):
-    """The module keeps the connection it checked at the plan and sends the code only to the
-    owner it checked: after a restart that owner is gone, so the login fails instead of
-    going to whoever owns the name now."""
+@LOGIN_KINDS
+def test_a_daemon_restarted_while_the_user_types_means_denied(bus, daemon, users, pam_dir,
+                                                               items):
+    """The module sends the code only to the owner it checked at the plan: after a restart
+    that owner is gone, so the login fails instead of going to whoever owns the name now
+    (on the kept connection, or on a new one)."""
     alice = users.add()
     token = Enrolled(bus.address, alice)
     service(pam_dir, bus.address, timeout=5)
-    child, pexpect = spawn_at_prompt(pam_dir, alice)
+    child, pexpect = spawn_at_prompt(pam_dir, alice, items)
     before = name_owner(bus.address)
     daemon.stop()
     daemon.start()
@@ -359,25 +369,28 @@ def test_a_daemon_restarted_while_the_user_types_means_denied(bus, daemon, users
 
 
 def method_calls_seen(monitor_output):
-    """(sender, member) of every call to our interface in `dbus-monitor` text output."""
+    """(sender, member) of every method call in `dbus-monitor` text output."""
     calls = []
     for line in monitor_output.splitlines():
-        if line.startswith("method call ") and "interface=org.twofactor.Daemon1;" in line:
+        if line.startswith("method call "):
             fields = dict(word.split("=", 1) for word in line.replace(";", "").split()
                           if "=" in word)
             calls.append((fields["sender"], fields["member"]))
     return calls
 
 
-def test_one_login_is_one_bus_connection(bus, daemon, users, pam_dir):
-    """LoginPlan and Verify of one login come from one connection; the next login opens a
-    new one (nothing is kept between PAM calls). Watched with dbus-monitor (as root)."""
+@LOGIN_KINDS
+def test_the_owner_is_checked_once_per_login(bus, daemon, users, pam_dir, items):
+    """Per login: one GetNameOwner for the daemon's name, from the connection of the first
+    call; a remote login makes both calls on that connection, a local one opens a new one
+    for the code. The next login starts over. Watched with dbus-monitor (as root)."""
     import threading
-    alice = users.add()
-    token = Enrolled(bus.address, alice)
+    # Two users, so that neither login waits for the clock to give a fresh code.
+    tokens = [Enrolled(bus.address, users.add()) for _ in range(2)]
     service(pam_dir, bus.address)
     monitor = subprocess.Popen(
-        ["dbus-monitor", "--address", bus.address, "interface='org.twofactor.Daemon1'"],
+        ["dbus-monitor", "--address", bus.address, "interface='org.twofactor.Daemon1'",
+         "type='method_call',member='GetNameOwner',arg0='org.twofactor.Daemon1'"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     # Never wait forever on the monitor's output.
     watchdog = threading.Timer(30, monitor.kill)
@@ -387,23 +400,26 @@ def test_one_login_is_one_bus_connection(bus, daemon, users, pam_dir):
         for line in monitor.stdout:
             if "member=NameLost" in line:
                 break
-        for _ in range(2):
-            result = authenticate(pam_dir, alice, token.code())
+        for token in tokens:
+            result = pamtester(pam_dir, SERVICE, token.user.name, [token.code()], items=items)
             assert result.ok, result
         calls = []
         for line in monitor.stdout:
             calls += method_calls_seen(line)
-            if len(calls) == 4:
+            if len(calls) == 6:
                 break
     finally:
         watchdog.cancel()
         monitor.kill()
         monitor.wait()
     members = [member for _, member in calls]
-    assert members == ["LoginPlan", "Verify", "LoginPlan", "Verify"], members
+    assert members == ["GetNameOwner", "LoginPlan", "Verify"] * 2, members
     senders = [sender for sender, _ in calls]
-    assert senders[0] == senders[1] and senders[2] == senders[3], senders
-    assert senders[0] != senders[2], senders
+    for login in (senders[:3], senders[3:]):
+        owner_check, plan, verify = login
+        assert owner_check == plan, senders
+        assert (verify == plan) == bool(items), senders
+    assert senders[0] != senders[3], "a new connection for the next login"
 
 
 # --- whom the module trusts ----------------------------------------------------------------
