@@ -101,9 +101,6 @@ impl PolicyDecision {
 }
 
 impl PolicyConfig {
-    /// Resolve the policy for `user`, a member of `groups` (primary and supplementary names).
-    /// Among several matching groups the strictest wins; ties go to the first name in sorted
-    /// order, so the explanation is stable.
     /// Whether `user`'s groups can change [`resolve`](Self::resolve)'s answer: not when a
     /// user rule names them (it wins), nor when there are no group rules. Group lookups cost
     /// NSS far more than the rest of a login's decision.
@@ -111,6 +108,9 @@ impl PolicyConfig {
         !self.groups.is_empty() && !self.users.contains_key(user)
     }
 
+    /// Resolve the policy for `user`, a member of `groups` (primary and supplementary names).
+    /// Among several matching groups the strictest wins; ties go to the first name in sorted
+    /// order, so the explanation is stable.
     pub fn resolve(&self, user: &str, groups: &[String]) -> PolicyDecision {
         if let Some(&policy) = self.users.get(user) {
             return PolicyDecision {

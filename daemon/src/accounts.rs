@@ -16,9 +16,12 @@ pub trait Accounts: Send + Sync {
     /// `Ok(None)`: no such user. `Err`: the lookup itself failed (fail closed).
     fn by_name(&self, name: &str) -> Result<Option<Account>, String>;
     fn by_uid(&self, uid: u32) -> Result<Option<Account>, String>;
-    /// Whether there is such a user, without its groups (which cost NSS far more).
-    fn exists(&self, name: &str) -> Result<bool, String> {
-        self.by_name(name).map(|account| account.is_some())
+    /// The name of the account NSS finds for `name`, without its groups (which cost NSS far
+    /// more). It can differ from `name`: case-insensitive directories answer `ALICE` with
+    /// `alice`.
+    fn name_of(&self, name: &str) -> Result<Option<String>, String> {
+        self.by_name(name)
+            .map(|account| account.map(|account| account.name))
     }
 }
 
@@ -62,9 +65,9 @@ impl Accounts for SystemAccounts {
         }
     }
 
-    fn exists(&self, name: &str) -> Result<bool, String> {
+    fn name_of(&self, name: &str) -> Result<Option<String>, String> {
         nix::unistd::User::from_name(name)
-            .map(|user| user.is_some())
+            .map(|user| user.map(|user| user.name))
             .map_err(|error| format!("getpwnam({name}): {error}"))
     }
 }
@@ -112,7 +115,13 @@ mod tests {
             SystemAccounts.by_name("no-such-user-twofactor").unwrap(),
             None
         );
-        assert!(!SystemAccounts.exists("no-such-user-twofactor").unwrap());
-        assert!(SystemAccounts.exists("root").unwrap());
+        assert_eq!(
+            SystemAccounts.name_of("no-such-user-twofactor").unwrap(),
+            None
+        );
+        assert_eq!(
+            SystemAccounts.name_of("root").unwrap().as_deref(),
+            Some("root")
+        );
     }
 }

@@ -282,22 +282,44 @@ impl Service {
             .map_err(|error| self.lookup_failed(user, &error))
     }
 
-    /// `user`'s policy, `None` if there is no such user. Its groups are looked up only if
-    /// they can change the answer.
+    /// `user`'s policy at login; `None` if no account has exactly that name (see
+    /// [`Self::is_exact`]). Its groups are looked up only if they can change the answer.
     fn policy_of(&self, user: &str) -> Result<Option<PolicyDecision>, Error> {
         if self.config.policy.needs_groups(user) {
-            return Ok(self.account(user)?.map(|account| self.decide(&account)));
+            return Ok(self
+                .account(user)?
+                .filter(|account| self.is_exact(user, &account.name))
+                .map(|account| self.decide(&account)));
         }
         Ok(self
-            .user_exists(user)?
+            .has_exact_account(user)?
             .then(|| self.config.policy.resolve(user, &[])))
     }
 
-    /// Whether `user` exists, for calls that need no groups (no policy decision).
-    fn user_exists(&self, user: &str) -> Result<bool, Error> {
-        self.accounts
-            .exists(user)
-            .map_err(|error| self.lookup_failed(user, &error))
+    /// Whether an account has exactly the name `user`, for calls that need no groups.
+    fn has_exact_account(&self, user: &str) -> Result<bool, Error> {
+        let found = self
+            .accounts
+            .name_of(user)
+            .map_err(|error| self.lookup_failed(user, &error))?;
+        Ok(found.is_some_and(|found| self.is_exact(user, &found)))
+    }
+
+    /// Whether NSS found the account under the name a login gave. A case-insensitive
+    /// directory answers `ALICE` with `alice`; the records and the policy rules are kept under
+    /// the exact name, so another spelling would read as someone not enrolled. It is treated
+    /// as no such user instead (asked for a code, refused), and logged.
+    fn is_exact(&self, asked: &str, found: &str) -> bool {
+        if asked == found {
+            return true;
+        }
+        self.log.warning(
+            Line::new("user-name-differs")
+                .field("user", asked)
+                .field("account", found)
+                .as_str(),
+        );
+        false
     }
 
     fn lookup_failed(&self, user: &str, error: &str) -> Error {
@@ -662,7 +684,7 @@ impl Service {
                 .info(line("failed").field("reason", reason).as_str());
             Ok(reply.clone())
         };
-        if !self.user_exists(user)? {
+        if !self.has_exact_account(user)? {
             return reject_unknown("unknown-user");
         }
         let guard = self.user_lock(user);

@@ -1285,11 +1285,11 @@ impl Accounts for GroupsDown {
         self.inner.by_uid(uid)
     }
 
-    fn exists(&self, name: &str) -> Result<bool, String> {
+    fn name_of(&self, name: &str) -> Result<Option<String>, String> {
         if name == self.broken {
             return Err("passwd lookup failed".into());
         }
-        self.inner.exists(name)
+        self.inner.name_of(name)
     }
 }
 
@@ -1363,4 +1363,64 @@ fn login_plan_looks_up_groups_only_when_a_group_rule_can_apply() {
     let group_rule = service("[policy]\ngroups = { wheel = \"disabled\" }\n");
     let failed = plan(&group_rule, "alice");
     assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
+}
+
+/// The users of `inner` under any capitalization of their names, as a case-insensitive
+/// directory (SSSD, winbind) answers.
+struct CaseInsensitive(FixedAccounts);
+
+impl Accounts for CaseInsensitive {
+    fn by_name(&self, name: &str) -> Result<Option<Account>, String> {
+        self.0.by_name(&name.to_lowercase())
+    }
+
+    fn by_uid(&self, uid: u32) -> Result<Option<Account>, String> {
+        self.0.by_uid(uid)
+    }
+}
+
+#[test]
+fn another_spelling_of_an_enrolled_name_is_no_such_user() {
+    // Enrolled alice must give a code in each; another spelling must not get past it.
+    for config_text in [
+        "[policy]\ndefault = \"optional\"\n",
+        "[policy]\ndefault = \"optional\"\nusers = { alice = \"required\" }\n",
+        "[policy]\ndefault = \"disabled\"\ngroups = { staff = \"required\" }\n",
+    ] {
+        let w = world(config_text);
+        let (secret, _) = enroll(&w, "alice", 1001, T0);
+        let service = Service::new(
+            Config::parse(config_text, "test").unwrap(),
+            w.store.clone(),
+            Arc::new(CaseInsensitive(FixedAccounts::default().with(
+                "alice",
+                1001,
+                &["alice", "staff"],
+            ))),
+            w.log.clone(),
+            "bastion".into(),
+        );
+        let plan = |user: &str| service.login_plan(&root(), user, &ctx(), T0).unwrap();
+        assert_eq!(plan("alice").action, LoginAction::Prompt);
+        // Not Ignore (as not enrolled under "ALICE" with the default policy would be), and
+        // not Deny: exactly what an unknown name gets.
+        assert_eq!(plan("ALICE").action, LoginAction::Prompt, "{config_text}");
+        let right = code(&secret, T0 + 30);
+        let reply = service
+            .verify(&root(), "ALICE", &right, &ctx(), T0 + 30)
+            .unwrap();
+        assert_eq!(reply.outcome, VerifyOutcome::Rejected, "{config_text}");
+        assert!(
+            w.log
+                .lines()
+                .iter()
+                .any(|line| line.contains("user-name-differs")),
+            "the refusal is logged: {config_text}"
+        );
+        // The right spelling still works with the same code.
+        let reply = service
+            .verify(&root(), "alice", &right, &ctx(), T0 + 30)
+            .unwrap();
+        assert_eq!(reply.outcome, VerifyOutcome::Accepted);
+    }
 }
