@@ -4,7 +4,7 @@
 //! runs the plain logic in [`crate::service`] on a blocking thread (argon2, fsync) so that other
 //! users' calls go on meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,12 +28,54 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Connections that `LoginPlan` let the PAM module keep open through the prompt: at most
+/// [`MAX_KEPT_CONNECTIONS`] at once. dbus-daemon allows a uid 256 connections by default, and
+/// every login (sshd's, su's) connects as root: logins anyone can leave waiting at a prompt
+/// must not be able to use them up. Beyond the bound, logins open a connection per call and
+/// hold none while the user types.
+#[derive(Debug, Default)]
+pub struct KeptConnections(Mutex<HashSet<String>>);
+
+/// Far below dbus-daemon's default of 256 connections per uid.
+pub const MAX_KEPT_CONNECTIONS: usize = 64;
+
+impl KeptConnections {
+    /// Whether `unique_name` may keep its connection (it already may, or there is room).
+    pub fn grant(&self, unique_name: &str) -> bool {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.contains(unique_name) {
+            return true;
+        }
+        if kept.len() >= MAX_KEPT_CONNECTIONS {
+            return false;
+        }
+        kept.insert(unique_name.to_owned())
+    }
+
+    /// The connection left the bus: its room is free again.
+    pub fn release(&self, unique_name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(unique_name);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The interface object.
 #[derive(Debug, Clone)]
 pub struct Daemon {
     service: Arc<Service>,
     /// uid of each unique name; unique names are never reused while the bus runs.
     uids: Arc<Mutex<HashMap<String, u32>>>,
+    kept: Arc<KeptConnections>,
 }
 
 impl Daemon {
@@ -41,6 +83,7 @@ impl Daemon {
         Daemon {
             service,
             uids: Arc::new(Mutex::new(HashMap::new())),
+            kept: Arc::new(KeptConnections::default()),
         }
     }
 
@@ -97,12 +140,14 @@ impl Daemon {
         .await
     }
 
-    /// Forget a connection that left the bus, with its pending enrollment.
+    /// Forget a connection that left the bus, with its pending enrollment and its room among
+    /// the kept connections.
     pub fn connection_closed(&self, unique_name: &str) {
         self.uids
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(unique_name);
+        self.kept.release(unique_name);
         self.service.connection_closed(unique_name);
     }
 
@@ -124,19 +169,29 @@ impl Daemon {
 
 #[zbus::interface(name = "org.twofactor.Daemon1")]
 impl Daemon {
-    #[zbus(out_args("action", "message", "can_send_code"))]
+    #[zbus(out_args("action", "message", "can_send_code", "keep_connection"))]
     async fn login_plan(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
         context: LoginContext,
-    ) -> Result<(LoginAction, String, bool), Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.login_plan(caller, &user, &context, now)
-        })
-        .await
-        .map(Into::into)
+    ) -> Result<(LoginAction, String, bool, bool), Error> {
+        let (mut plan, by_root) = self
+            .run(&header, connection, move |service, caller, now| {
+                let plan = service.login_plan(caller, &user, &context, now)?;
+                Ok((plan, caller.uid == 0))
+            })
+            .await?;
+        // Only a prompt is worth keeping a connection for, and only root logins (sshd, su)
+        // count against root's connections to the bus.
+        if by_root
+            && matches!(plan.action, LoginAction::Prompt | LoginAction::Enroll)
+            && let Some(sender) = header.sender()
+        {
+            plan.keep_connection = self.kept.grant(sender.as_str());
+        }
+        Ok(plan.into())
     }
 
     #[zbus(out_args(
@@ -418,5 +473,26 @@ impl Daemon {
             service.import_enrollment(caller, &user, &enrollment, now)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_connections_are_bounded_and_freed_when_they_leave() {
+        let kept = KeptConnections::default();
+        for n in 0..MAX_KEPT_CONNECTIONS {
+            assert!(kept.grant(&format!(":1.{n}")), "room for {n}");
+        }
+        assert!(kept.grant(":1.0"), "a kept one stays kept");
+        assert!(!kept.grant(":1.999"), "no room beyond the bound");
+        assert_eq!(kept.len(), MAX_KEPT_CONNECTIONS);
+        kept.release(":1.5");
+        assert!(kept.grant(":1.999"), "room again once one left");
+        assert!(!kept.grant(":1.1000"));
+        kept.release(":1.unknown");
+        assert_eq!(kept.len(), MAX_KEPT_CONNECTIONS);
     }
 }

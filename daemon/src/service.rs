@@ -553,10 +553,12 @@ impl Service {
     ) -> Result<LoginPlan, Error> {
         self.authorize_user(caller, user)?;
         check_context(context)?;
+        // Whether the connection may stay open is the bus side's to say (`dbus.rs`).
         let plan = |action, message: String| LoginPlan {
             action,
             message,
             can_send_code: false,
+            keep_connection: false,
         };
         let Some(decision) = self.policy_of(user)? else {
             return Ok(plan(LoginAction::Prompt, String::new()));

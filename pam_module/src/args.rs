@@ -50,8 +50,8 @@ pub struct Args {
     pub prompt: Option<String>,
     pub code_source: CodeSource,
     pub unavailable: Unavailable,
-    /// `timeout=SECONDS`: deadline for each daemon call, the first one's including connecting
-    /// and the owner check (clamped to 1..=60).
+    /// `timeout=SECONDS`: deadline for each daemon call, connecting and (at the first call)
+    /// the owner check included (clamped to 1..=60).
     pub timeout: Duration,
     /// `bus_address=ADDR`: talk to this bus instead of the system bus (for tests).
     pub bus_address: Option<String>,

@@ -1,27 +1,29 @@
-//! The real daemon client: one private bus connection per authentication, over zbus 6.
+//! The real daemon client over zbus 6: one owner check per authentication, and one bus
+//! connection for it when the daemon has room, else one per call.
 //!
 //! [`BusClient::session`] runs the whole login flow inside one `zbus::block_on`, which drives
-//! the connection on the calling thread. The connection is opened at the first daemon call
-//! and used for every later call of that authentication (the code check after the prompt,
-//! an enrollment's confirmation), and it is dropped with everything built on it (proxies,
-//! timers) before `session` returns. So nothing is shared between two PAM calls, and no
-//! thread is left running in the host (sshd, login, su fork after PAM).
+//! every connection on the calling thread, and everything built in it (connections, proxies,
+//! timers) is dropped before `session` returns. So nothing is shared between two PAM calls,
+//! and no thread is left running in the host (sshd, login, su fork after PAM).
 //!
-//! Opening the connection:
+//! The first call of a session:
 //! 1. connects to `bus_address=` or [`proto::SYSTEM_BUS_ADDRESS`], never to an address from the
 //!    environment;
 //! 2. asks the bus who owns `org.twofactor.Daemon1` (starting it by D-Bus activation if nobody
 //!    does) and refuses an owner that is not uid 0;
-//! 3. sends every call to that owner's unique name, so the owner cannot change between the
-//!    check and any call. If the daemon restarts while the user types, its old unique name is
-//!    gone and the next call fails: the login is denied, never sent elsewhere.
+//! 3. sends the call to that owner's unique name, as every later call of the session is, so
+//!    the owner cannot change between the check and any call. If the daemon restarts while the
+//!    user types, its old unique name is gone and the next call fails: the login is denied,
+//!    never sent elsewhere.
 //!
-//! Every bus wait has a deadline (`timeout=`): the first call's covers connecting, the owner
-//! check and the call; each later call's covers that call. The user's typing is not a bus
-//! wait. A call that fails on the transport, or times out, drops the connection, so a later
-//! call starts afresh with a new owner check.
+//! When `LoginPlan` says `keep_connection`, later calls reuse the first one's connection, the
+//! user's typing in between included; else each opens its own. The daemon grants it to a
+//! bounded number of connections at once, so that logins left at a prompt (anyone can leave
+//! `su` there) cannot use up root's connections to the bus. Either way every bus wait has a
+//! deadline (`timeout=`) per call, connecting included; the user's typing is not a bus wait. A
+//! kept connection whose call timed out or failed on the transport is dropped.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
@@ -89,20 +91,20 @@ pub struct BusClient {
 }
 
 impl BusClient {
-    /// A client for the bus at `address` (the system bus if `None`) that opens a new
-    /// connection for each call (see [`keep_connection`](Self::keep_connection)).
+    /// A client for the bus at `address` (the system bus if `None`) that keeps its connection
+    /// through a session when the daemon allows it (see
+    /// [`keep_connection`](Self::keep_connection)).
     pub fn new(address: Option<&str>, timeout: Duration) -> Self {
         Self {
             address: address.unwrap_or(proto::SYSTEM_BUS_ADDRESS).to_owned(),
             timeout,
-            keep_connection: false,
+            keep_connection: true,
         }
     }
 
-    /// Keep one connection for all the calls of a session, the user's typing included,
-    /// instead of a new one per call: it saves a connection's set-up per call. Only for hosts
-    /// whose logins an unprivileged local user cannot start and leave waiting at a prompt
-    /// (see the module documentation).
+    /// Whether a session may keep its first connection for all its calls, the user's typing
+    /// included, when `LoginPlan` says `keep_connection` (the daemon bounds how many are
+    /// kept at once). It saves a connection's set-up per call; `false` opens one per call.
     pub fn keep_connection(mut self, keep: bool) -> Self {
         self.keep_connection = keep;
         self
@@ -122,6 +124,7 @@ impl BusClient {
                 client: self,
                 owner: RefCell::new(None),
                 connection: RefCell::new(None),
+                keep: Cell::new(self.keep_connection),
             };
             let outcome = work(&session).await;
             drop(session);
@@ -138,8 +141,11 @@ pub struct BusSession<'c> {
     /// another connection and a connection's uid never changes, so later calls go to it
     /// without asking again.
     owner: RefCell<Option<OwnedUniqueName>>,
-    /// With `keep_connection`, the connection of the last call that worked.
+    /// While `keep`, the connection of the last call that worked.
     connection: RefCell<Option<Connection>>,
+    /// Whether connections are kept: the client allows it, and no `LoginPlan` reply has said
+    /// otherwise.
+    keep: Cell<bool>,
 }
 
 impl std::fmt::Debug for BusSession<'_> {
@@ -197,7 +203,7 @@ impl BusSession<'_> {
                 .await
                 .map_err(|e| ClientError::Bus(e.to_string()))?;
             let reply = call(daemon).await.map_err(ClientError::from_daemon);
-            if self.client.keep_connection && matches!(reply, Ok(_) | Err(ClientError::Daemon(_))) {
+            if self.keep.get() && matches!(reply, Ok(_) | Err(ClientError::Daemon(_))) {
                 self.connection.replace(Some(conn));
             }
             reply
@@ -217,8 +223,15 @@ impl DaemonClient for BusSession<'_> {
         user: &str,
         context: &LoginContext,
     ) -> Result<LoginPlan, ClientError> {
-        self.call(|daemon| async move { daemon.login_plan(user, context).await })
-            .await
+        let plan = self
+            .call(|daemon| async move { daemon.login_plan(user, context).await })
+            .await?;
+        if !plan.keep_connection {
+            // No room among the kept connections: hold none while the user types.
+            self.keep.set(false);
+            drop(self.connection.take());
+        }
+        Ok(plan)
     }
 
     async fn verify(

@@ -54,12 +54,7 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
         local_offset: messages::local_offset_at,
         silent,
     };
-    // Remote logins keep one connection through the prompt: their server bounds how many wait
-    // at once (sshd's MaxStartups). A local one (su, sudo, a console, a screen locker) can be
-    // started and left at the prompt by any local user, as often as they like, and each kept
-    // connection would count against root's connections to the bus.
-    let client = BusClient::new(args.bus_address.as_deref(), args.timeout)
-        .keep_connection(!request.context.rhost.is_empty());
+    let client = BusClient::new(args.bus_address.as_deref(), args.timeout);
 
     let verdict = {
         let conv = match pamh.get_item::<Conv>() {

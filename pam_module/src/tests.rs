@@ -320,6 +320,7 @@ fn plan(action: LoginAction, message: &str) -> LoginPlan {
         action,
         message: message.into(),
         can_send_code: false,
+        keep_connection: false,
     }
 }
 

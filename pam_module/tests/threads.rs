@@ -190,6 +190,7 @@ fn check_threads() {
                     action: LoginAction::Prompt,
                     message: String::new(),
                     can_send_code: false,
+                    keep_connection: true,
                 }
             );
             let reply = verify.unwrap();
@@ -223,28 +224,34 @@ fn check_threads() {
         );
     }
     if as_root {
-        // Without keep_connection, each call has a connection of its own (the owner is still
-        // checked only once per session).
-        let per_call = BusClient::new(Some(&address), Duration::from_secs(5));
-        let (verify, wrong) = per_call.session(async |daemon: &BusSession<'_>| {
-            let _ = daemon.login_plan("alice", &context).await;
-            let verify = daemon.verify("alice", "123456", &context).await;
-            let wrong = daemon.verify("alice", "654321", &context).await;
-            (verify.unwrap(), wrong.unwrap())
-        });
-        assert_eq!(verify.outcome, VerifyOutcome::Accepted);
-        assert_eq!(wrong.outcome, VerifyOutcome::Rejected);
-        assert_eq!(
-            (verify.backup_codes_left, wrong.backup_codes_left),
-            (5, 6),
-            "three more unique names after the three kept sessions"
-        );
-        assert_eq!(threads(), before, "after a session of per-call connections");
-        assert_eq!(
-            open_files(),
-            files,
-            "after a session of per-call connections"
-        );
+        // A connection per call: when the client does not keep them, and when the daemon's
+        // plan says not to (its room for kept connections is full). The owner is still
+        // checked only once per session.
+        let per_call =
+            BusClient::new(Some(&address), Duration::from_secs(5)).keep_connection(false);
+        for (client, user, expected) in [(&per_call, "alice", (5, 6)), (&client, "nokeep", (8, 9))]
+        {
+            let (verify, wrong) = client.session(async |daemon: &BusSession<'_>| {
+                let plan = daemon.login_plan(user, &context).await.unwrap();
+                assert_eq!(plan.keep_connection, user != "nokeep");
+                let verify = daemon.verify(user, "123456", &context).await;
+                let wrong = daemon.verify(user, "654321", &context).await;
+                (verify.unwrap(), wrong.unwrap())
+            });
+            assert_eq!(verify.outcome, VerifyOutcome::Accepted);
+            assert_eq!(wrong.outcome, VerifyOutcome::Rejected);
+            assert_eq!(
+                (verify.backup_codes_left, wrong.backup_codes_left),
+                expected,
+                "a new unique name for each call ({user})"
+            );
+            assert_eq!(threads(), before, "after a session of per-call connections");
+            assert_eq!(
+                open_files(),
+                files,
+                "after a session of per-call connections"
+            );
+        }
     }
     println!("threads: fake daemon ok (as root: {as_root})");
 
@@ -320,10 +327,12 @@ fn fake_daemon(address: &str, parent: &str) {
                     if user == "slow" {
                         continue;
                     }
+                    // `keep` says whether the client may keep its connection.
                     let plan = LoginPlan {
                         action: LoginAction::Prompt,
                         message: String::new(),
                         can_send_code: false,
+                        keep_connection: user != "nokeep",
                     };
                     conn.reply(&header, &plan).await.unwrap();
                 }

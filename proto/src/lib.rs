@@ -85,6 +85,10 @@ pub struct LoginPlan {
     pub message: String,
     /// With `Prompt`: the user may ask for a code by another channel (`SendCode`).
     pub can_send_code: bool,
+    /// The caller may keep this connection open through the prompt for the login's later
+    /// calls. The daemon grants it to a bounded number of connections at once, so that logins
+    /// left waiting at a prompt cannot use up root's connections to the bus.
+    pub keep_connection: bool,
 }
 
 /// Where a login comes from; only used for logs and last-use records.
@@ -289,7 +293,7 @@ impl std::fmt::Debug for ImportedEnrollment {
 pub mod reply {
     use super::*;
 
-    pub type LoginPlanArgs = (LoginAction, String, bool);
+    pub type LoginPlanArgs = (LoginAction, String, bool, bool);
     pub type VerifyReplyArgs = (VerifyOutcome, bool, u32, i64, u64, u32, u64, bool, bool);
     pub type UserStatusArgs = (
         String,
@@ -316,7 +320,7 @@ pub mod reply {
 
     impl From<LoginPlan> for LoginPlanArgs {
         fn from(p: LoginPlan) -> Self {
-            (p.action, p.message, p.can_send_code)
+            (p.action, p.message, p.can_send_code, p.keep_connection)
         }
     }
 

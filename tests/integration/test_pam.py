@@ -7,7 +7,9 @@ import subprocess
 
 import pytest
 
-from conftest import Bus, call_as, name_owner
+import tfcall
+from conftest import CONTEXT, Bus, call_as, name_owner, root_call
+from jeepney.io.blocking import open_dbus_connection
 from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, PROMPT, SUCCESS,
                          UNAVAILABLE, WRONG_CODE, Enrolled, Impostor, module_line, pamtester,
                          pamtester_command, pamtester_real, pamtester_spawn, wrapper_env,
@@ -298,16 +300,35 @@ def test_stopped_daemon_means_denied_within_the_timeout(bus, daemon, users, pam_
     assert again.ok, again
 
 
-# A remote login (PAM_RHOST set, as sshd does) keeps its bus connection through the prompt; a
-# local one (su, a console) opens one per call. Both must behave the same.
-REMOTE = {"rhost": "192.0.2.10"}
-LOGIN_KINDS = pytest.mark.parametrize("items", [REMOTE, {}], ids=["remote", "local"])
+# A login keeps its bus connection through the prompt while the daemon has room for it (at
+# most 64 at once), and opens one per call beyond that. Both must behave the same.
+KEPT_CONNECTIONS = 64
+LOGIN_KINDS = pytest.mark.parametrize("room", [True, False], ids=["kept", "no-room"])
 
 
-def spawn_at_prompt(pam_dir, user, items):
+@pytest.fixture
+def kept_room(bus, daemon, request):
+    """With `room` False, 64 other root connections hold all of the daemon's room for kept
+    connections (each asked for a plan and stays open), for the duration of the test."""
+    room = request.node.callspec.params.get("room", True)
+    holders = []
+    if not room:
+        for _ in range(KEPT_CONNECTIONS):
+            conn = open_dbus_connection(bus=bus.address)
+            holders.append(conn)
+            plan = tfcall.call(conn, "LoginPlan", ["nobody-here", CONTEXT])["ok"]
+            assert plan["keep_connection"], "room for the first 64"
+        probe = root_call(bus.address, "LoginPlan", "nobody-here", CONTEXT)["ok"]
+        assert not probe["keep_connection"], "no room for a 65th"
+    yield room
+    for conn in holders:
+        conn.close()
+
+
+def spawn_at_prompt(pam_dir, user):
     """pamtester on a pty, stopped at the code prompt (the plan has been asked for)."""
     import pexpect
-    child = pamtester_spawn(pam_dir, SERVICE, user.name, items=items)
+    child = pamtester_spawn(pam_dir, SERVICE, user.name)
     child.expect_exact(PROMPT)
     return child, pexpect
 
@@ -322,14 +343,14 @@ def finish(child, pexpect, answer):
 
 @LOGIN_KINDS
 def test_a_daemon_stopped_while_the_user_types_means_denied_within_the_timeout(
-        bus, daemon, users, pam_dir, items):
+        bus, daemon, users, pam_dir, room, kept_room):
     """The code check after the prompt has a deadline of its own."""
     import time
     alice = users.add()
     token = Enrolled(bus.address, alice)
     timeout = 2
     service(pam_dir, bus.address, timeout=timeout)
-    child, pexpect = spawn_at_prompt(pam_dir, alice, items)
+    child, pexpect = spawn_at_prompt(pam_dir, alice)
     code = token.code()
     daemon.proc.send_signal(signal.SIGSTOP)
     try:
@@ -348,14 +369,14 @@ def test_a_daemon_stopped_while_the_user_types_means_denied_within_the_timeout(
 
 @LOGIN_KINDS
 def test_a_daemon_restarted_while_the_user_types_means_denied(bus, daemon, users, pam_dir,
-                                                               items):
+                                                               room, kept_room):
     """The module sends the code only to the owner it checked at the plan: after a restart
     that owner is gone, so the login fails instead of going to whoever owns the name now
     (on the kept connection, or on a new one)."""
     alice = users.add()
     token = Enrolled(bus.address, alice)
     service(pam_dir, bus.address, timeout=5)
-    child, pexpect = spawn_at_prompt(pam_dir, alice, items)
+    child, pexpect = spawn_at_prompt(pam_dir, alice)
     before = name_owner(bus.address)
     daemon.stop()
     daemon.start()
@@ -380,10 +401,11 @@ def method_calls_seen(monitor_output):
 
 
 @LOGIN_KINDS
-def test_the_owner_is_checked_once_per_login(bus, daemon, users, pam_dir, items):
+def test_the_owner_is_checked_once_per_login(bus, daemon, users, pam_dir, room, kept_room):
     """Per login: one GetNameOwner for the daemon's name, from the connection of the first
-    call; a remote login makes both calls on that connection, a local one opens a new one
-    for the code. The next login starts over. Watched with dbus-monitor (as root)."""
+    call; with room among the daemon's kept connections both calls use that connection,
+    without it the code goes on a new one. The next login starts over. Watched with
+    dbus-monitor (as root)."""
     import threading
     # Two users, so that neither login waits for the clock to give a fresh code.
     tokens = [Enrolled(bus.address, users.add()) for _ in range(2)]
@@ -401,7 +423,7 @@ def test_the_owner_is_checked_once_per_login(bus, daemon, users, pam_dir, items)
             if "member=NameLost" in line:
                 break
         for token in tokens:
-            result = pamtester(pam_dir, SERVICE, token.user.name, [token.code()], items=items)
+            result = pamtester(pam_dir, SERVICE, token.user.name, [token.code()])
             assert result.ok, result
         calls = []
         for line in monitor.stdout:
@@ -418,7 +440,7 @@ def test_the_owner_is_checked_once_per_login(bus, daemon, users, pam_dir, items)
     for login in (senders[:3], senders[3:]):
         owner_check, plan, verify = login
         assert owner_check == plan, senders
-        assert (verify == plan) == bool(items), senders
+        assert (verify == plan) == room, senders
     assert senders[0] != senders[3], "a new connection for the next login"
 
 

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from conftest import CONTEXT, ERR, Session, enroll, oathtool, root_call, state_file, wrong_code
+from conftest import (CONTEXT, ERR, Session, call_as, enroll, enroll_as, oathtool, root_call,
+                      state_file, wrong_code)
 
 ACCEPTED, REJECTED, DELAYED, LOCKED = 0, 1, 2, 3
 IGNORE, PROMPT, DENY = 0, 1, 2
@@ -146,7 +147,8 @@ def test_unknown_user_is_rejected_and_prompted_like_anyone(bus, users, daemon):
     assert reply["ok"]["backup_codes_left"] == 0
     assert outcome(verify(bus, ghost, "12345-67890")) == REJECTED
     assert root_call(bus.address, "LoginPlan", ghost, CONTEXT) == {
-        "ok": {"action": PROMPT, "message": "", "can_send_code": False}}
+        "ok": {"action": PROMPT, "message": "", "can_send_code": False,
+               "keep_connection": True}}
     # Known and not enrolled, default policy optional: 2FA does not apply.
     assert root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"]["action"] == IGNORE
     assert outcome(verify(bus, alice.name, "123456")) == REJECTED
@@ -273,3 +275,38 @@ def test_unreadable_state_fails_closed(bus, users, make_daemon, corrupt):
     # An administrator's reset is the way out; afterwards alice is simply not enrolled.
     assert root_call(bus.address, "ResetUser", alice.name) == {"ok": None}
     assert root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"]["action"] == IGNORE
+
+
+def test_keep_connection_is_for_root_prompts_and_bounded(bus, daemon, users):
+    """LoginPlan lets a root caller keep its connection through the prompt, to at most 64
+    connections at once; another caller, or a plan with no prompt, is never told to."""
+    from jeepney.io.blocking import open_dbus_connection
+    import tfcall
+    alice = users.add()
+    enroll_as(bus.address, None, alice.name)
+    bob = users.add()  # not enrolled, default policy optional: Ignore
+
+    def keep(conn, user):
+        return tfcall.call(conn, "LoginPlan", [user, CONTEXT])["ok"]["keep_connection"]
+
+    assert call_as(bus.address, alice, "LoginPlan", alice.name, CONTEXT)["ok"] == {
+        "action": PROMPT, "message": "", "can_send_code": False, "keep_connection": False}
+    assert root_call(bus.address, "LoginPlan", bob.name, CONTEXT)["ok"]["action"] == IGNORE
+    assert not root_call(bus.address, "LoginPlan", bob.name, CONTEXT)["ok"]["keep_connection"]
+
+    holders = [open_dbus_connection(bus=bus.address) for _ in range(64)]
+    try:
+        assert all(keep(conn, alice.name) for conn in holders)
+        assert keep(holders[0], alice.name), "asking again on a kept connection"
+        assert not root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"][
+            "keep_connection"], "no room for a 65th"
+        # A kept connection that leaves frees its room (once the daemon hears it left).
+        holders.pop().close()
+        deadline = time.monotonic() + 10
+        while not root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"][
+                "keep_connection"]:
+            assert time.monotonic() < deadline, "the room was never freed"
+            time.sleep(0.05)
+    finally:
+        for conn in holders:
+            conn.close()

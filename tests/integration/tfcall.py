@@ -31,7 +31,7 @@ STATUS_FIELDS = ["user", "enrolled", "policy", "policy_source", "backup_codes_le
 OFFER_FIELDS = ["otpauth_uri", "secret_base32", "label", "issuer", "algorithm", "digits",
                 "period", "expires_in_seconds"]
 METHODS = {
-    "LoginPlan": ("s(sss)", ["action", "message", "can_send_code"]),
+    "LoginPlan": ("s(sss)", ["action", "message", "can_send_code", "keep_connection"]),
     "Verify": ("ss(sss)", VERIFY_FIELDS),
     "Status": ("s", STATUS_FIELDS),
     "BeginEnrollment": ("sbs", OFFER_FIELDS),
