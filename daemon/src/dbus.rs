@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
 // Replies are spelled out as tuples (`twofactor_proto::reply`) because the interface macro
@@ -19,6 +19,9 @@ use zbus::message::Header;
 use zbus::{Connection, fdo};
 
 use crate::service::{Caller, Service};
+
+/// Cached uids beyond which the cache starts over (dbus-daemon allows 2048 connections).
+const MAX_CACHED_UIDS: usize = 8192;
 
 /// Unix seconds: the one place the daemon reads the clock.
 fn now() -> u64 {
@@ -34,15 +37,22 @@ fn now() -> u64 {
 /// must not be able to use them up. Beyond the bound, logins open a connection per call and
 /// hold none while the user types.
 #[derive(Debug, Default)]
-pub struct KeptConnections(Mutex<HashSet<String>>);
+pub struct KeptConnections {
+    names: Mutex<HashSet<String>>,
+    /// When the names were last checked against the bus (see [`Self::sweep_due`]).
+    last_sweep: Mutex<Option<Instant>>,
+}
 
 /// Far below dbus-daemon's default of 256 connections per uid.
 pub const MAX_KEPT_CONNECTIONS: usize = 64;
 
+/// How often a full set may be checked against the bus's live names.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
 impl KeptConnections {
     /// Whether `unique_name` may keep its connection (it already may, or there is room).
     pub fn grant(&self, unique_name: &str) -> bool {
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = self.names.lock().unwrap_or_else(|p| p.into_inner());
         if kept.contains(unique_name) {
             return true;
         }
@@ -54,14 +64,34 @@ impl KeptConnections {
 
     /// The connection left the bus: its room is free again.
     pub fn release(&self, unique_name: &str) {
-        self.0
+        self.names
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(unique_name);
     }
 
+    /// Whether to check the names against the bus now: at most once per [`SWEEP_INTERVAL`],
+    /// so that a full set costs the bus one `ListNames` now and then, not one per login.
+    pub fn sweep_due(&self) -> bool {
+        let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|last| now.duration_since(last) < SWEEP_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Forget every name the bus no longer has.
+    pub fn retain_live(&self, live: &HashSet<String>) {
+        self.names
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name| live.contains(name));
+    }
+
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -112,10 +142,13 @@ impl Daemon {
             .get_connection_unix_user(name)
             .await
             .map_err(|_| denied())?;
-        self.uids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(sender.clone(), uid);
+        let mut uids = self.uids.lock().unwrap_or_else(|p| p.into_inner());
+        // A caller that leaves during this lookup is stored after its departure was handled,
+        // and stays: the cache is only a shortcut, so starting it over keeps it bounded.
+        if uids.len() >= MAX_CACHED_UIDS {
+            uids.clear();
+        }
+        uids.insert(sender.clone(), uid);
         Ok((uid, sender))
     }
 
@@ -190,6 +223,17 @@ impl Daemon {
             && let Some(sender) = header.sender()
         {
             plan.keep_connection = self.kept.grant(sender.as_str());
+            if !plan.keep_connection && self.kept.sweep_due() {
+                // Full: a caller that left while its plan was being made was granted after
+                // its departure was handled, and would stay forever. Keep only live names.
+                if let Ok(bus) = fdo::DBusProxy::new(connection).await
+                    && let Ok(live) = bus.list_names().await
+                {
+                    let live: HashSet<String> = live.iter().map(|name| name.to_string()).collect();
+                    self.kept.retain_live(&live);
+                    plan.keep_connection = self.kept.grant(sender.as_str());
+                }
+            }
         }
         Ok(plan.into())
     }
@@ -494,5 +538,19 @@ mod tests {
         assert!(!kept.grant(":1.1000"));
         kept.release(":1.unknown");
         assert_eq!(kept.len(), MAX_KEPT_CONNECTIONS);
+    }
+
+    #[test]
+    fn a_full_set_keeps_only_live_names_and_is_swept_rarely() {
+        let kept = KeptConnections::default();
+        for n in 0..MAX_KEPT_CONNECTIONS {
+            kept.grant(&format!(":1.{n}"));
+        }
+        assert!(kept.sweep_due());
+        assert!(!kept.sweep_due(), "not again within the interval");
+        let live: HashSet<String> = [":1.3", ":1.7", ":1.999"].map(String::from).into();
+        kept.retain_live(&live);
+        assert_eq!(kept.len(), 2, "only names the bus still has");
+        assert!(kept.grant(":1.1000"));
     }
 }

@@ -213,6 +213,10 @@ impl BusSession<'_> {
             .await
             .unwrap_or(Err(ClientError::Timeout(timeout)));
         drop(runtime);
+        if self.connection.borrow().is_none() {
+            // The daemon granted that connection, not a new one: from now on, one per call.
+            self.keep.set(false);
+        }
         outcome
     }
 }
@@ -225,13 +229,13 @@ impl DaemonClient for BusSession<'_> {
     ) -> Result<LoginPlan, ClientError> {
         let plan = self
             .call(|daemon| async move { daemon.login_plan(user, context).await })
-            .await?;
-        if !plan.keep_connection {
-            // No room among the kept connections: hold none while the user types.
+            .await;
+        if !plan.as_ref().is_ok_and(|plan| plan.keep_connection) {
+            // No room among the kept connections (or no plan): hold none while the user types.
             self.keep.set(false);
             drop(self.connection.take());
         }
-        Ok(plan)
+        plan
     }
 
     async fn verify(
