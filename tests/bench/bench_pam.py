@@ -37,7 +37,7 @@ import tempfile
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 
-from conftest import Bus, Daemon, Users, oathtool  # noqa: E402
+from conftest import Bus, Daemon, Users, hold_kept_room, oathtool  # noqa: E402
 from pam_harness import Enrolled, module_line, pamtester, write_service  # noqa: E402
 
 OURS, GOOGLE, FLOOR = "bench-twofactor", "bench-google-authenticator", "bench-permit"
@@ -61,24 +61,6 @@ def timed(pam_dir, service, user, code, expect_ok=True):
     if result.ok != expect_ok:
         raise RuntimeError(f"{service}: unexpected result for {user}: {result}")
     return result.elapsed * 1000
-
-
-def fill_kept_room(address):
-    """64 root connections that asked for a plan and stay open: all of the daemon's room for
-    kept connections."""
-    from jeepney.io.blocking import open_dbus_connection
-    import tfcall
-    context = {"service": "bench", "rhost": "", "tty": ""}
-    holders = []
-    for _ in range(64):
-        conn = open_dbus_connection(bus=address)
-        holders.append(conn)
-        tfcall.call(conn, "LoginPlan", ["nobody-here", context])
-    probe = open_dbus_connection(bus=address)
-    if tfcall.call(probe, "LoginPlan", ["nobody-here", context])["ok"]["keep_connection"]:
-        raise RuntimeError("the daemon still has room for kept connections")
-    probe.close()
-    return holders
 
 
 def main():
@@ -117,7 +99,7 @@ def main():
             google_file = google_dir / user.name
             prepared.append((user, token, google_file, google_secret(google_file)))
 
-        holders = fill_kept_room(bus.address) if options.no_room else []
+        holders = hold_kept_room(bus.address) if options.no_room else []
         times = {OURS: [], GOOGLE: [], FLOOR: []}
         spent = {}
         for run, (user, token, google_file, google_key) in enumerate(prepared):

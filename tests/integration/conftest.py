@@ -332,6 +332,30 @@ def root_call(address, method, *args):
     return call_as(address, None, method, *args)
 
 
+# The daemon's bound on connections kept through a prompt (MAX_KEPT_CONNECTIONS).
+KEPT_CONNECTIONS = 64
+
+
+def hold_kept_room(address, user="nobody-here"):
+    """KEPT_CONNECTIONS root connections that each asked for a plan for `user` (one that gets
+    a prompt) and were let to stay open: all of the daemon's room for kept connections.
+    Checks that one more connection gets none. Close them to free the room."""
+    holders = []
+    try:
+        for _ in range(KEPT_CONNECTIONS):
+            conn = open_dbus_connection(bus=address)
+            holders.append(conn)
+            plan = _jeepney_call(conn, "LoginPlan", [user, CONTEXT])["ok"]
+            assert plan["keep_connection"], f"room for the first {KEPT_CONNECTIONS}"
+        probe = root_call(address, "LoginPlan", user, CONTEXT)["ok"]
+        assert not probe["keep_connection"], f"no room beyond {KEPT_CONNECTIONS}"
+    except BaseException:
+        for conn in holders:
+            conn.close()
+        raise
+    return holders
+
+
 def state_file(daemon, name):
     return daemon.state / "users" / f"{name}.toml"
 

@@ -7,9 +7,7 @@ import subprocess
 
 import pytest
 
-import tfcall
-from conftest import CONTEXT, Bus, call_as, name_owner, root_call
-from jeepney.io.blocking import open_dbus_connection
+from conftest import Bus, call_as, hold_kept_room, name_owner
 from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, PROMPT, SUCCESS,
                          UNAVAILABLE, WRONG_CODE, Enrolled, Impostor, module_line, pamtester,
                          pamtester_command, pamtester_real, pamtester_spawn, wrapper_env,
@@ -302,7 +300,6 @@ def test_stopped_daemon_means_denied_within_the_timeout(bus, daemon, users, pam_
 
 # A login keeps its bus connection through the prompt while the daemon has room for it (at
 # most 64 at once), and opens one per call beyond that. Both must behave the same.
-KEPT_CONNECTIONS = 64
 LOGIN_KINDS = pytest.mark.parametrize("room", [True, False], ids=["kept", "no-room"])
 
 
@@ -311,15 +308,7 @@ def kept_room(bus, daemon, request):
     """With `room` False, 64 other root connections hold all of the daemon's room for kept
     connections (each asked for a plan and stays open), for the duration of the test."""
     room = request.node.callspec.params.get("room", True)
-    holders = []
-    if not room:
-        for _ in range(KEPT_CONNECTIONS):
-            conn = open_dbus_connection(bus=bus.address)
-            holders.append(conn)
-            plan = tfcall.call(conn, "LoginPlan", ["nobody-here", CONTEXT])["ok"]
-            assert plan["keep_connection"], "room for the first 64"
-        probe = root_call(bus.address, "LoginPlan", "nobody-here", CONTEXT)["ok"]
-        assert not probe["keep_connection"], "no room for a 65th"
+    holders = [] if room else hold_kept_room(bus.address)
     yield room
     for conn in holders:
         conn.close()
