@@ -5,27 +5,17 @@ Codes come from oathtool and pyotp; the daemon's answers are checked with the in
 jeepney client (call_as).
 """
 import re
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from conftest import binary, call_as
-from test_cli import Cli, as_user, cli_env, enroll
+from conftest import call_as
+# cli and cli_bin are test_cli's fixtures, shared here.
+from test_cli import as_user, cli, cli_bin, cli_env, enroll  # noqa: F401
 
 CONTEXT = {"service": "sshd", "rhost": "192.0.2.8", "tty": "ssh"}
 TEMPORARY = re.compile(r"\d{4}-\d{4}-\d{4}")
-
-
-@pytest.fixture
-def cli(workdir, bus):
-    """The CLI copied where every test user can run it, safe from concurrent rebuilds."""
-    target = workdir / "bin" / "twofactor"
-    target.parent.mkdir(mode=0o755, exist_ok=True)
-    shutil.copy2(binary("twofactor"), target)
-    target.chmod(0o755)
-    return Cli(str(target), bus)
 
 
 @pytest.fixture

@@ -16,23 +16,14 @@ import time
 
 import pytest
 
-from conftest import CLEAN_ENV, binary, call_as, oathtool
-from test_cli import Cli, as_user, enroll
+from conftest import CLEAN_ENV, call_as, oathtool
+# cli and cli_bin are test_cli's fixtures, shared here.
+from test_cli import as_user, cli, cli_bin, enroll  # noqa: F401
 
 CONTEXT = {"service": "sshd", "rhost": "192.0.2.9", "tty": "ssh"}
 GA_MODULE = pathlib.Path("/lib/x86_64-linux-gnu/security/pam_google_authenticator.so")
 # The recipe from shared/FACTS.md.
 GA_RECIPE = ["-t", "-D", "-f", "-u", "-w", "3", "-Q", "NONE", "-q", "-e", "5"]
-
-
-@pytest.fixture
-def cli(workdir, bus):
-    """The CLI copied where every test user can run it, safe from concurrent rebuilds."""
-    target = workdir / "bin" / "twofactor"
-    target.parent.mkdir(mode=0o755, exist_ok=True)
-    shutil.copy2(binary("twofactor"), target)
-    target.chmod(0o755)
-    return Cli(str(target), bus)
 
 
 @pytest.fixture(autouse=True)

@@ -6,30 +6,20 @@ client; the program is a shell script that records its argument and environment.
 """
 import pathlib
 import re
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import Daemon, binary, call_as
-from test_cli import Cli, enroll
+from conftest import Daemon, call_as
+# cli and cli_bin are test_cli's fixtures, shared here.
+from test_cli import cli, cli_bin, enroll  # noqa: F401
 
 CONTEXT = {"service": "sshd", "rhost": "192.0.2.7", "tty": "ssh"}
 ALLOWED = {"PATH", "PWD", "SHLVL", "_"}
 TWOFACTOR_VARIABLES = {"TWOFACTOR_EVENT", "TWOFACTOR_USER", "TWOFACTOR_BY_UID",
                        "TWOFACTOR_SERVICE", "TWOFACTOR_RHOST", "TWOFACTOR_TIME"}
-
-
-@pytest.fixture
-def cli(workdir, bus):
-    """The CLI copied where every test user can run it, safe from concurrent rebuilds."""
-    target = workdir / "bin" / "twofactor"
-    target.parent.mkdir(mode=0o755, exist_ok=True)
-    shutil.copy2(binary("twofactor"), target)
-    target.chmod(0o755)
-    return Cli(str(target), bus)
 
 
 @pytest.fixture
