@@ -146,6 +146,22 @@ def pamtester_spawn(service_dir, service, user, items=None, timeout=30):
                          encoding="utf-8", timeout=timeout)
 
 
+def answer_password_and_code(child, password, code):
+    """Answers a spawned login's "Password:" (pam_unix) and "Verification code:" (ours) and
+    waits for it to end. Returns (exit status, everything it printed after the code)."""
+    import pexpect
+    try:
+        child.expect("Password:")
+        child.sendline(password)
+        child.expect("Verification code:")
+        child.sendline(code)
+        child.expect(pexpect.EOF)
+        output = child.before
+    finally:
+        child.close()
+    return child.exitstatus, output
+
+
 def in_pam_namespace(service_dir, argv):
     """argv run in a private mount namespace where `service_dir` is /etc/pam.d (as root;
     util-linux unshare makes the namespace's mounts private, so the host never sees it)."""

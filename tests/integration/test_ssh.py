@@ -18,7 +18,8 @@ import pexpect
 import pytest
 
 from conftest import CLEAN_ENV, call_as
-from pam_harness import Enrolled, in_pam_namespace, module_line, write_service
+from pam_harness import (Enrolled, answer_password_and_code, in_pam_namespace, module_line,
+                         write_service)
 
 SSHD = "/usr/sbin/sshd"
 PASSWORD = "Tr0ub4dor&3-ssh"
@@ -175,16 +176,7 @@ def password_and_code(server, user, password, code):
         "ssh", [*server.ssh_options(), "-o", "PreferredAuthentications=keyboard-interactive",
                 "-o", "PubkeyAuthentication=no", f"{user.name}@127.0.0.1", "echo", "OK"],
         env=CLEAN_ENV, encoding="utf-8", timeout=30)
-    try:
-        child.expect("Password:")
-        child.sendline(password)
-        child.expect("Verification code:")
-        child.sendline(code)
-        child.expect(pexpect.EOF)
-        output = child.before
-    finally:
-        child.close()
-    return child.exitstatus, output
+    return answer_password_and_code(child, password, code)
 
 
 def password_stack(bus):

@@ -5,7 +5,8 @@ import pexpect
 import pytest
 
 from conftest import CLEAN_ENV, call_as
-from pam_harness import Enrolled, in_pam_namespace, module_line, write_service
+from pam_harness import (Enrolled, answer_password_and_code, in_pam_namespace, module_line,
+                         write_service)
 
 PASSWORD = "Tr0ub4dor&3-su"
 
@@ -27,16 +28,7 @@ def su(pam_dir, caller, target, password, code):
         "setpriv", f"--reuid={caller.uid}", f"--regid={caller.gid}", "--init-groups",
         "su", "-", target.name, "-c", "echo SU-OK"])
     child = pexpect.spawn(argv[0], argv[1:], env=CLEAN_ENV, encoding="utf-8", timeout=30)
-    try:
-        child.expect("Password:")
-        child.sendline(password)
-        child.expect("Verification code:")
-        child.sendline(code)
-        child.expect(pexpect.EOF)
-        output = child.before
-    finally:
-        child.close()
-    return child.exitstatus, output
+    return answer_password_and_code(child, password, code)
 
 
 def test_su_with_password_and_code(bus, daemon, users, su_pam_dir):
