@@ -24,18 +24,16 @@ import time
 import pexpect
 import pytest
 
-from conftest import CLEAN_ENV, CONTEXT, REPO, Bus, Daemon, Users, root_call
-from pam_harness import Enrolled, bus_address_arg, module_path
+from conftest import CLEAN_ENV, CONTEXT, Bus, Daemon, Users, root_call
+from pam_harness import Enrolled
+from recipes import RECIPES, recipe_pam, recipe_pam_dir
 from test_ssh import free_port
 
-RECIPES = REPO / "packaging" / "recipes"
 SSHD = "/usr/sbin/sshd"
 # Debian's stock main file, as openssh-server installs it as /etc/ssh/sshd_config.
 DEBIAN_SSHD_CONFIG = pathlib.Path("/usr/share/openssh/sshd_config")
 # What Debian's cloud images drop in (and, sorting after 00-, must lose).
 CLOUD_INIT_DROPIN = "PasswordAuthentication yes\n"
-PAM_COMMON = ["common-auth", "common-account", "common-password", "common-session",
-              "common-session-noninteractive"]
 PASSWORD = "Tr0ub4dor&3-recipe"
 
 CODE_PROMPT = "Verification code"
@@ -44,18 +42,6 @@ KEY_REQUIRED = "This login needs an SSH key first."
 
 KEY, PASSWORD_RECIPE = "ssh-key-and-code", "ssh-password-and-code"
 KINDS = ("enrolled", "optional", "disabled", "grace", "required")
-
-
-def recipe_pam(recipe, address, extra_auth=()):
-    """The recipe's pam.d/sshd with only the module path (and the test bus) substituted;
-    `extra_auth` lines go right before the module's line."""
-    text = (RECIPES / recipe / "pam.d" / "sshd").read_text()
-    module = re.compile(r"^(auth\s+\S+\s+)pam_twofactor\.so\b", re.M)
-    assert len(module.findall(text)) == 1, text
-    substituted = module.sub(
-        lambda m: "".join(line + "\n" for line in extra_auth) + m.group(1) + module_path() +
-        " " + bus_address_arg(address), text)
-    return substituted
 
 
 def recipe_dropin(recipe, replace=None):
@@ -72,17 +58,10 @@ class RecipeSshd:
     def __init__(self, directory, pam_text, dropin_text):
         self.dir = pathlib.Path(directory)
         pam_dir, dropins = self.dir / "pam.d", self.dir / "sshd_config.d"
-        for path in (self.dir, pam_dir, dropins):
+        for path in (self.dir, dropins):
             path.mkdir(parents=True)
             path.chmod(0o755)
-        for name in PAM_COMMON:
-            common = pathlib.Path("/etc/pam.d", name).read_text()
-            # The host's stack, not one a test of the package left behind.
-            assert "twofactor" not in common, f"/etc/pam.d/{name} names twofactor"
-            (pam_dir / name).write_text(common)
-        (pam_dir / "sshd").write_text(pam_text)
-        (pam_dir / "other").write_text("auth required pam_deny.so\naccount required "
-                                       "pam_deny.so\nsession required pam_deny.so\n")
+        recipe_pam_dir(pam_dir, {"sshd": pam_text})
         (dropins / "00-twofactor.conf").write_text(dropin_text)
         (dropins / "50-cloud-init.conf").write_text(CLOUD_INIT_DROPIN)
         self.keys = self.dir / "keys"
@@ -224,7 +203,7 @@ class World:
     def sshd(self, setup):
         if setup not in self.servers:
             recipe, pam_extra, dropin_replace = SETUPS[setup]
-            pam_text = recipe_pam(recipe, self.bus.address, pam_extra(self))
+            pam_text = recipe_pam(recipe, "sshd", self.bus.address, pam_extra(self))
             slug = re.sub(r"[^a-z0-9]+", "-", setup)
             server = RecipeSshd(self.top / slug, pam_text, recipe_dropin(recipe, dropin_replace))
             self.servers[setup] = server
