@@ -38,7 +38,12 @@ fn what_counts_as_a_succeeded_key() {
 
 #[test]
 fn without_a_key_everyone_is_refused_before_the_daemon_is_asked() {
-    for auth_info in [None, Some(""), Some("password\n"), Some("keyboard-interactive\n")] {
+    for auth_info in [
+        None,
+        Some(""),
+        Some("password\n"),
+        Some("keyboard-interactive\n"),
+    ] {
         for user in ["alice", "root", "not a user"] {
             let daemon = FakeDaemon::new(never_planned, never_verify);
             let done = run(
@@ -47,10 +52,15 @@ fn without_a_key_everyone_is_refused_before_the_daemon_is_asked() {
                 vec![error(messages::PUBLICKEY_REQUIRED)],
                 &daemon,
             );
-            assert_eq!(done.verdict.outcome, Outcome::AuthErr, "{user} {auth_info:?}");
+            assert_eq!(
+                done.verdict.outcome,
+                Outcome::AuthErr,
+                "{user} {auth_info:?}"
+            );
             assert!(daemon.calls().is_empty(), "{:?}", daemon.calls());
             assert!(
-                done.log.contains(Level::Notice, "require_publickey, and SSH_AUTH_INFO_0"),
+                done.log
+                    .contains(Level::Notice, "require_publickey, and SSH_AUTH_INFO_0"),
                 "{:?}",
                 done.log.0
             );
@@ -112,11 +122,21 @@ fn deny_stays_deny_with_a_key() {
 #[test]
 fn without_the_argument_the_auth_info_changes_nothing() {
     let daemon = FakeDaemon::new(|| Ok(plan(LoginAction::Ignore, "")), never_verify);
-    let done = run(&[], &with_auth_info("alice", Some(KEY_INFO)), vec![], &daemon);
+    let done = run(
+        &[],
+        &with_auth_info("alice", Some(KEY_INFO)),
+        vec![],
+        &daemon,
+    );
     assert_eq!(done.verdict.outcome, Outcome::Ignore);
 
     let daemon = FakeDaemon::prompting(accepted);
-    let done = run(&[], &with_auth_info("alice", None), vec![code("123456")], &daemon);
+    let done = run(
+        &[],
+        &with_auth_info("alice", None),
+        vec![code("123456")],
+        &daemon,
+    );
     assert_eq!(done.verdict.outcome, Outcome::Success);
 }
 
@@ -139,7 +159,10 @@ fn an_unreachable_daemon_with_unavailable_ignore_is_still_no_success() {
 fn sshds_fake_password_never_reaches_the_daemon() {
     for fake in ["\u{8}\n\r\u{7f}IN", "\u{8}\n\r\u{7f}INCORRECT", "\u{8}"] {
         let daemon = FakeDaemon::prompting(never_verify);
-        let steps = vec![Step::Secret("Verification code: ", Answer::Text(fake)), error(WRONG)];
+        let steps = vec![
+            Step::Secret("Verification code: ", Answer::Text(fake)),
+            error(WRONG),
+        ];
         let done = run(
             &["require_publickey"],
             &with_auth_info("root", Some(KEY_INFO)),
