@@ -343,6 +343,10 @@ def test_recipe_matrix(world, row):
 
 
 def test_the_drop_in_wins_over_debians_main_file_and_the_cloud_drop_in(world):
+    stock = DEBIAN_SSHD_CONFIG.read_text()
+    directives = [line for line in stock.splitlines() if line and not line.startswith("#")]
+    assert directives[0] == "Include /etc/ssh/sshd_config.d/*.conf", directives
+    assert "KbdInteractiveAuthentication no" in directives, directives
     for setup in ("key", "password"):
         effective = world.sshd(setup).effective
         assert "kbdinteractiveauthentication yes\n" in effective, effective
