@@ -60,6 +60,10 @@ pub struct Args {
     /// (a `requisite` password module, or sshd's `publickey,keyboard-interactive`): with a
     /// `required` one, PAM goes on after a wrong password and anyone could bind a device.
     pub enroll_at_login: bool,
+    /// `require_publickey` (sshd only): refuse every login on which sshd reports no
+    /// `publickey` success in `SSH_AUTH_INFO_0`, and answer `PAM_SUCCESS` rather than
+    /// `PAM_IGNORE` to an exempt user whose key succeeded, so the module can stand alone.
+    pub require_publickey: bool,
 }
 
 impl Default for Args {
@@ -73,6 +77,7 @@ impl Default for Args {
             timeout: DEFAULT_TIMEOUT,
             bus_address: None,
             enroll_at_login: false,
+            require_publickey: false,
         }
     }
 }
@@ -102,6 +107,7 @@ where
             ("try_first_pass", None) => try_first_pass = true,
             ("forward_pass", None) => forward_pass = true,
             ("enroll_at_login", None) => args.enroll_at_login = true,
+            ("require_publickey", None) => args.require_publickey = true,
             ("prompt", Some("")) => warnings.push("empty prompt= ignored".to_owned()),
             ("prompt", Some(text)) => args.prompt = Some(text.to_owned()),
             ("unavailable", Some("ignore")) => args.unavailable = Unavailable::Ignore,
@@ -190,6 +196,7 @@ mod tests {
             "unavailable=ignore",
             "bus_address=unix:path=/tmp/x/bus.sock",
             "enroll_at_login",
+            "require_publickey",
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -203,6 +210,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 bus_address: Some("unix:path=/tmp/x/bus.sock".into()),
                 enroll_at_login: true,
+                require_publickey: true,
             }
         );
         assert!(
@@ -276,6 +284,7 @@ mod tests {
             "nullok",
             "debug=1",
             "use_first_pass=yes",
+            "require_publickey=yes",
             "unavailable=yes",
             "unavailable",
             "prompt",

@@ -5,9 +5,10 @@
 //! [`DaemonClient`] (the daemon), so every branch is unit-tested with scripted fakes.
 //!
 //! It never returns [`Outcome::Success`] except on an `Accepted` reply from the daemon or a
-//! confirmed enrollment at login (whose confirming code is the first use of the new factor),
-//! and never [`Outcome::Ignore`] except on an `Ignore` plan or, with `unavailable=ignore`, an
-//! unreachable daemon at the plan step.
+//! confirmed enrollment at login (whose confirming code is the first use of the new factor)
+//! or, with `require_publickey`, an `Ignore` plan for a login on which sshd says a key
+//! succeeded; and never [`Outcome::Ignore`] except on an `Ignore` plan without
+//! `require_publickey` or, with `unavailable=ignore`, an unreachable daemon at the plan step.
 //!
 //! The steps of an enrollment's life (enrollment at login, codes sent by another channel, the
 //! extra steps after an accepted code) are in [`lifecycle`].
@@ -105,6 +106,9 @@ pub struct Request {
     /// `PAM_SILENT`: the conversation drops info and error messages, so nothing that must be
     /// read (a new key, backup codes) can be shown.
     pub silent: bool,
+    /// `SSH_AUTH_INFO_0` from the PAM environment, read only with `require_publickey`: the
+    /// methods sshd says already succeeded on this connection, one a line.
+    pub ssh_auth_info: Option<String>,
 }
 
 impl fmt::Debug for Request {
@@ -191,6 +195,20 @@ struct Flow<'a, D> {
 impl<D: DaemonClient> Flow<'_, D> {
     async fn run(&mut self) -> Outcome {
         let user = self.request.user.as_str();
+        if self.args.require_publickey
+            && let Some(missing) = publickey_missing(self.request.ssh_auth_info.as_deref())
+        {
+            // Before the plan, the code and any user-name check: nobody gets further.
+            self.conv.error(messages::PUBLICKEY_REQUIRED);
+            self.log(
+                Level::Notice,
+                format_args!(
+                    "refused {user:?}{}: require_publickey, and {missing}",
+                    self.origin()
+                ),
+            );
+            return Outcome::AuthErr;
+        }
         if !is_valid_username(user) {
             // No such account can exist. Look exactly like a wrong code for a real user, so a
             // caller cannot tell names apart, and do not bother the daemon.
@@ -213,6 +231,17 @@ impl<D: DaemonClient> Flow<'_, D> {
             LoginAction::Ignore => {
                 if !plan.message.is_empty() {
                     self.conv.info(&plan.message);
+                }
+                if self.args.require_publickey {
+                    // sshd checked the key, and the stack may hold nothing else to succeed.
+                    self.log(
+                        Level::Info,
+                        format_args!(
+                            "{user:?}{} is exempt and its key succeeded: success",
+                            self.origin()
+                        ),
+                    );
+                    return Outcome::Success;
                 }
                 Outcome::Ignore
             }
@@ -543,6 +572,17 @@ impl<D: DaemonClient> Flow<'_, D> {
         if self.args.debug {
             self.log(Level::Debug, message);
         }
+    }
+}
+
+/// Why `SSH_AUTH_INFO_0` (as sshd sets it during keyboard-interactive) shows no succeeded
+/// `publickey` method; `None` when a line starts with `publickey `.
+pub fn publickey_missing(auth_info: Option<&str>) -> Option<&'static str> {
+    match auth_info {
+        None => Some("SSH_AUTH_INFO_0 is not set (no method succeeded before this one)"),
+        Some(info) if info.trim().is_empty() => Some("SSH_AUTH_INFO_0 is empty"),
+        Some(info) if info.lines().any(|line| line.starts_with("publickey ")) => None,
+        Some(_) => Some("SSH_AUTH_INFO_0 names no publickey method"),
     }
 }
 

@@ -16,6 +16,8 @@ pub mod client;
 pub mod flow;
 pub mod log;
 pub mod messages;
+#[allow(unsafe_code)]
+mod pam_env;
 mod pam_glue;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ pub const WRONG_CODE: &str = "Wrong verification code.";
 pub const NO_CODE: &str = "No verification code entered.";
 /// `Deny` without a message from the daemon.
 pub const DENIED: &str = "Two-factor authentication is required for this account but is not set up. Ask an administrator.";
+/// `require_publickey`, and sshd reports no key on this connection.
+pub const PUBLICKEY_REQUIRED: &str = "This login needs an SSH key first.";
 /// The daemon could not be asked.
 pub const UNAVAILABLE: &str =
     "Two-factor authentication is unavailable right now. Try again later, or ask an administrator.";

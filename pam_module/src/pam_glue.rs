@@ -18,6 +18,7 @@ use crate::client::BusClient;
 use crate::flow::{self, ConvError, Conversation, Outcome, Request};
 use crate::log::{Level, Log, Syslog};
 use crate::messages;
+use crate::pam_env;
 
 /// `pam_sm_authenticate`, minus the panic guard.
 pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) -> PamResultCode {
@@ -47,12 +48,20 @@ pub fn authenticate(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag) ->
         CodeSource::Prompt | CodeSource::ForwardPass => None,
     };
     let silent = flags & PAM_SILENT != 0;
+    // Only where the argument asks for it, and only from the PAM environment (where sshd
+    // puts it), never from the process's, which the user may have set.
+    let ssh_auth_info = if args.require_publickey {
+        pam_env::get(pamh, c"SSH_AUTH_INFO_0")
+    } else {
+        None
+    };
     let request = Request {
         user,
         context,
         authtok,
         local_offset: messages::local_offset_at,
         silent,
+        ssh_auth_info,
     };
     let client = BusClient::new(args.bus_address.as_deref(), args.timeout);
 

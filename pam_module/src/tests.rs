@@ -30,6 +30,8 @@ use crate::log::{Level, Log};
 
 /// Enrollment at login, codes sent by another channel, and what follows an accepted code.
 mod lifecycle;
+/// `require_publickey`: what sshd's `SSH_AUTH_INFO_0` lets through.
+mod publickey;
 
 // ---------------------------------------------------------------------------------------------
 // The scripted conversation
@@ -400,6 +402,7 @@ fn request(user: &str) -> Request {
         authtok: None,
         local_offset: |_| UtcOffset::UTC,
         silent: false,
+        ssh_auth_info: None,
     }
 }
 

@@ -12,6 +12,7 @@ directory, and the installed twofactord serves a private dbus-daemon whose confi
 system bus's plus the installed policy file. The host's /etc, dpkg database, groups and
 processes are never changed, which the last test checks; nothing needs restoring.
 """
+import base64
 import json
 import os
 import pathlib
@@ -393,6 +394,26 @@ def test_files_owners_and_modes(pkg):
     activation = sb.read("/usr/share/dbus-1/system-services/org.twofactor.Daemon1.service")
     assert f"Name={NAME}" in activation and "Exec=/usr/sbin/twofactord" in activation
     assert "User=root" in activation and "SystemdService=twofactord.service" in activation
+
+
+def test_recipes_are_installed_as_shipped(pkg):
+    """Every file of packaging/recipes/ under /usr/share/twofactor/recipes/, root's, 0644, the
+    same bytes; nothing else there."""
+    sb = pkg.sandbox
+    sources = REPO / "packaging" / "recipes"
+    shipped = sorted(str(p.relative_to(sources)) for p in sources.rglob("*") if p.is_file())
+    assert len(shipped) == 8, shipped
+    installed_root = "/usr/share/twofactor/recipes"
+    listed = sb.run(["find", installed_root, "-type", "f", "-printf", "%P\\n"]).stdout.split()
+    assert sorted(listed) == shipped
+    paths = [f"{installed_root}/{name}" for name in shipped]
+    found = sb.stat(*paths)
+    for name, path in zip(shipped, paths):
+        assert path in pkg.files, f"{path} is not the package's"
+        info = found[path]
+        assert (info["mode"], info["uid"], info["gid"]) == (0o644, 0, 0), (path, info)
+        installed = sb.run(["base64", "-w0", path]).stdout
+        assert base64.b64decode(installed) == (sources / name).read_bytes(), path
 
 
 def test_state_directory_admin_group_and_configuration(pkg):
