@@ -723,6 +723,106 @@ fn enrollment_at_login_only_from_allowed_places() {
     assert!(matches!(not_root, Err(Error::AccessDenied(_))));
 }
 
+fn login_ctx(service: &str, tty: &str, rhost: &str) -> LoginContext {
+    LoginContext {
+        service: service.into(),
+        rhost: rhost.into(),
+        tty: tty.into(),
+    }
+}
+
+const REQUIRED_AT_CONSOLE: &str = r#"
+[policy]
+default = "required"
+[enrollment]
+at_login = true
+at_login_from = ["console"]
+"#;
+
+#[test]
+fn enrollment_at_login_from_the_console_only() {
+    let w = world(REQUIRED_AT_CONSOLE);
+    let plan = |caller: &Caller, context: &LoginContext| {
+        w.service
+            .login_plan(caller, "alice", context, T0)
+            .unwrap()
+            .action
+    };
+    let r = root();
+    assert_eq!(
+        plan(&r, &login_ctx("login", "/dev/tty1", "")),
+        LoginAction::Enroll
+    );
+    assert_eq!(
+        plan(&r, &login_ctx("login", "ttyS0", "")),
+        LoginAction::Enroll
+    );
+    assert_eq!(
+        plan(&r, &login_ctx("gdm-password", ":0", "")),
+        LoginAction::Enroll
+    );
+    for (service, tty, rhost) in [
+        ("su", "", ""),
+        ("su", "pts/3", ""),
+        ("su", "/dev/ttyS0", ""),
+        ("su", "/dev/tty1", ""),
+        ("sudo", "/dev/tty1", ""),
+        ("sshd", "ssh", "192.0.2.7"),
+        ("login", "/dev/pts/0", ""),
+        ("login", "/dev/tty1", "192.0.2.7"),
+    ] {
+        let context = login_ctx(service, tty, rhost);
+        assert_eq!(plan(&r, &context), LoginAction::Deny, "{context:?}");
+        let refused = w.service.begin_login_enrollment(&r, "alice", &context, T0);
+        assert!(
+            matches!(refused, Err(Error::PolicyForbids(_))),
+            "{context:?}"
+        );
+    }
+    // The user asking for their own plan chooses their own context: not believed.
+    let alice = user_caller(&w, 1001, ":1.61");
+    assert_eq!(
+        plan(&alice, &login_ctx("login", "/dev/tty1", "")),
+        LoginAction::Deny
+    );
+    let carol = user_caller(&w, 1003, ":1.62");
+    assert!(carol.admin);
+    assert_eq!(
+        plan(&carol, &login_ctx("login", "/dev/tty1", "")),
+        LoginAction::Deny,
+        "an administrator is not a login program either"
+    );
+}
+
+#[test]
+fn no_remote_host_is_not_believed_from_anyone_but_root() {
+    for origins in ["\"no-remote-host\"", "\"local\"", "\"10.0.0.0/8\""] {
+        let w = world(&format!(
+            "[policy]\ndefault = \"required\"\n[enrollment]\nat_login = true\n\
+             at_login_from = [{origins}]\n"
+        ));
+        let rhost = if origins.contains('/') {
+            "10.1.1.1"
+        } else {
+            ""
+        };
+        let context = login_ctx("su", "pts/1", rhost);
+        let by_root = w
+            .service
+            .login_plan(&root(), "alice", &context, T0)
+            .unwrap();
+        assert_eq!(by_root.action, LoginAction::Enroll, "{origins}");
+        let alice = user_caller(&w, 1001, ":1.63");
+        let by_alice = w.service.login_plan(&alice, "alice", &context, T0).unwrap();
+        assert_eq!(by_alice.action, LoginAction::Deny, "{origins}");
+    }
+    // "any" needs no context, so it is the same for everyone.
+    let w = world("[policy]\ndefault = \"required\"\n[enrollment]\nat_login = true\n");
+    let alice = user_caller(&w, 1001, ":1.64");
+    let plan = w.service.login_plan(&alice, "alice", &ctx(), T0).unwrap();
+    assert_eq!(plan.action, LoginAction::Enroll);
+}
+
 #[test]
 fn enrollment_at_login_is_held_by_its_token() {
     let w = world(REQUIRED_AT_LOGIN);
