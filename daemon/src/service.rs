@@ -886,23 +886,6 @@ impl Service {
         Ok(self.status_of(user, Some(&account), now))
     }
 
-    /// Admin: every user with a record, plus those named in the policy.
-    pub fn list_users(&self, caller: &Caller, now: u64) -> Result<Vec<UserStatus>, Error> {
-        self.authorize_admin(caller)?;
-        let mut users = self
-            .store
-            .users()
-            .map_err(|error| self.store_failure("*", &error))?;
-        users.extend(self.config().policy.users.keys().cloned());
-        users.sort();
-        users.dedup();
-        users
-            .iter()
-            .filter(|user| twofactor_proto::is_valid_username(user))
-            .map(|user| Ok(self.status_of(user, self.account(user)?.as_ref(), now)))
-            .collect()
-    }
-
     /// Which policy applies and why.
     pub fn explain_policy(&self, caller: &Caller, user: &str) -> Result<PolicyExplanation, Error> {
         self.authorize_user(caller, user)?;
@@ -1320,6 +1303,7 @@ impl Service {
 }
 
 mod lifecycle;
+mod roster;
 #[cfg(test)]
 mod tests;
 

@@ -1524,3 +1524,33 @@ fn another_spelling_of_an_enrolled_name_is_no_such_user() {
         assert_eq!(reply.outcome, VerifyOutcome::Accepted);
     }
 }
+
+#[test]
+fn the_list_shows_required_users_who_are_not_enrolled() {
+    let w = world(
+        "[policy]\ndefault = \"optional\"\ngroups = { wheel = \"required\", staff = \"optional\" }\n\
+         users = { sftp = \"required\" }\n[enrollment]\ngrace_period = \"7d\"\n",
+    );
+    let listed = w.service.list_users(&root(), T0).unwrap();
+    let names: Vec<&str> = listed.iter().map(|s| s.user.as_str()).collect();
+    // bob through group wheel, sftp by name; alice (an optional group) is not listed.
+    assert_eq!(names, ["bob", "sftp"]);
+    let bob = &listed[0];
+    assert!(!bob.enrolled);
+    assert_eq!(
+        (bob.policy.as_str(), bob.policy_source.as_str()),
+        ("required", "group wheel")
+    );
+    assert_eq!(
+        bob.grace_ends_at, 0,
+        "no login yet: no grace period under way"
+    );
+    // bob's first login starts the grace period; the list shows it.
+    w.service.login_plan(&root(), "bob", &ctx(), T0).unwrap();
+    let listed = w.service.list_users(&root(), T0 + 1).unwrap();
+    assert_eq!(listed[0].grace_ends_at, T0 + 7 * 86_400);
+    // Once enrolled, still listed (a record), now enrolled.
+    enroll(&w, "bob", 1002, T0 + 60);
+    let listed = w.service.list_users(&root(), T0 + 60).unwrap();
+    assert!(listed.iter().any(|s| s.user == "bob" && s.enrolled));
+}
