@@ -122,7 +122,8 @@ pub struct Service {
     store: Arc<dyn Store>,
     accounts: Arc<dyn Accounts>,
     log: Arc<dyn EventLog>,
-    notifier: Arc<dyn Notifier>,
+    /// The `[notify]` command's runner, swapped with the configuration.
+    notifier: RwLock<Arc<dyn Notifier>>,
     host: String,
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pending: Mutex<HashMap<String, Pending>>,
@@ -209,7 +210,7 @@ impl Service {
             store,
             accounts,
             log,
-            notifier: Arc::new(NoNotifier),
+            notifier: RwLock::new(Arc::new(NoNotifier)),
             host,
             user_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
@@ -217,8 +218,8 @@ impl Service {
     }
 
     /// Where events go (the `[notify]` command).
-    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Service {
-        self.notifier = notifier;
+    pub fn with_notifier(self, notifier: Arc<dyn Notifier>) -> Service {
+        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
         self
     }
 
@@ -230,12 +231,11 @@ impl Service {
             .clone()
     }
 
-    /// Put `config` in force for every later call (calls under way keep the one they read).
-    pub fn replace_config(&self, config: Config) {
-        *self
-            .config
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+    /// Put `config`, and the notifier of its `[notify]` command, in force for every later
+    /// call (calls under way keep what they read).
+    pub fn replace_config(&self, config: Config, notifier: Arc<dyn Notifier>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
     }
 
     /// Establish who a uid is. If that cannot be done, the caller gets nothing.
@@ -402,7 +402,12 @@ impl Service {
         context: Option<&LoginContext>,
         now: u64,
     ) {
-        self.notifier.notify(Event {
+        let notifier = self
+            .notifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        notifier.notify(Event {
             name,
             user: user.to_owned(),
             by_uid: caller.uid,
