@@ -44,6 +44,17 @@ A current code (or a backup code) is asked first; with --json it is read as
 one line from standard input. Refused while the policy requires two-factor
 authentication for you.";
 
+const LIST_ABOUT: &str = "\
+Admin: list users with two-factor state or a policy entry.
+
+Also listed: the members of every group the policy requires, as NSS lists them
+(the group's member list, and the users whose primary group it is). Those who
+are required but not enrolled are marked NOT ENROLLED: they cannot log in
+unless a grace period is under way. Directories that refuse enumeration (SSSD
+with enumerate = false, many LDAP servers) can hide users whose primary group
+it is, and at most 10000 members of one group are listed (twofactord logs
+list-cut-short when it stops there).";
+
 const VERIFY_ABOUT: &str = "\
 Check a user's code as a login would.
 
@@ -120,11 +131,12 @@ pub enum Command {
     /// Remove your enrollment (refused while 2FA is required).
     #[command(long_about = DISABLE_ABOUT)]
     Disable(DisableArgs),
-    /// Admin: list users with two-factor state or a policy entry.
+    /// Admin: list users, marking those about to be locked out.
+    #[command(long_about = LIST_ABOUT)]
     List(ListArgs),
     /// Admin: remove a user's enrollment, codes and lockout state.
     Reset(ResetArgs),
-    /// Admin: clear a user's lockout and failure count.
+    /// Admin: end a user's lockout and its delays.
     Unlock(UnlockArgs),
     /// Show which policy applies to a user and which rule decided it.
     Policy(PolicyArgs),

@@ -10,9 +10,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod bounded;
+pub mod login_source;
 mod network;
 pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
-pub use network::LoginOrigin;
+pub use login_source::LoginSource;
+pub use network::{LOCAL_MEANS, LoginOrigin};
 
 /// Where the daemon reads its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofactor/twofactor.toml";
@@ -246,8 +248,8 @@ pub struct EnrollmentConfig {
     /// Enroll them inside the login, through the PAM conversation. Whoever knows the password
     /// first can then enroll: restrict it with `at_login_from`.
     pub at_login: bool,
-    /// Where login-time enrollment is allowed: `"any"`, `"local"` (no remote host), or IP
-    /// addresses and networks such as `"10.0.0.0/8"`.
+    /// Where login-time enrollment is allowed: `"any"`, `"console"`, `"no-remote-host"`
+    /// (`"local"`, the old name), or IP addresses and networks such as `"10.0.0.0/8"`.
     pub at_login_from: Vec<LoginOrigin>,
     /// How long a user who became required may still log in without a code, counted from
     /// their first login attempt after that (`"7d"`, `"12h"`, `"30m"`, seconds); none by
@@ -266,13 +268,25 @@ impl Default for EnrollmentConfig {
 }
 
 impl EnrollmentConfig {
-    /// Whether a login from `rhost` (PAM_RHOST, empty for local logins) may enroll.
-    pub fn allows_at_login(&self, rhost: &str) -> bool {
+    /// Whether a login from `source` may enroll.
+    pub fn allows_at_login(&self, source: &LoginSource) -> bool {
         self.at_login
             && self
                 .at_login_from
                 .iter()
-                .any(|origin| origin.matches(rhost))
+                .any(|origin| origin.matches(source))
+    }
+
+    /// Whether `at_login_from` uses the old name `"local"` (see [`LOCAL_MEANS`]).
+    pub fn says_local(&self) -> bool {
+        self.at_login_from.iter().any(|origin| {
+            matches!(
+                origin,
+                LoginOrigin::NoRemoteHost {
+                    written_as_local: true
+                }
+            )
+        })
     }
 }
 

@@ -4,25 +4,56 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-/// `"any"`, `"local"` (no remote host), an IP address, or a network like `"10.0.0.0/8"`.
+use crate::login_source::LoginSource;
+
+/// `"any"`, `"console"`, `"no-remote-host"`, an IP address, or a network like `"10.0.0.0/8"`.
+/// Everything but `"any"` needs a context reported by root (see [`LoginSource`]).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub enum LoginOrigin {
     Any,
-    Local,
-    Network { address: IpAddr, prefix: u8 },
+    /// [`LoginSource::is_console`].
+    Console,
+    /// PAM_RHOST empty: also `su` and `sudo` inside a remote session. `written_as_local` for
+    /// the old spelling `"local"`, which means the same and is warned about.
+    NoRemoteHost {
+        written_as_local: bool,
+    },
+    Network {
+        address: IpAddr,
+        prefix: u8,
+    },
 }
+
+/// What `"local"` in `at_login_from` means, for the daemon's log and `--check-config`.
+pub const LOCAL_MEANS: &str = "\"local\" means \"no-remote-host\": any login without a remote \
+host, including su and sudo inside an SSH session; use \"console\" for logins at the machine \
+itself";
 
 impl TryFrom<String> for LoginOrigin {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
         match text.as_str() {
             "any" => return Ok(LoginOrigin::Any),
-            "local" => return Ok(LoginOrigin::Local),
+            "console" => return Ok(LoginOrigin::Console),
+            "no-remote-host" => {
+                return Ok(LoginOrigin::NoRemoteHost {
+                    written_as_local: false,
+                });
+            }
+            "local" => {
+                return Ok(LoginOrigin::NoRemoteHost {
+                    written_as_local: true,
+                });
+            }
             _ => {}
         }
-        let invalid =
-            || format!("expected \"any\", \"local\", an address or a network, not {text:?}");
+        let invalid = || {
+            format!(
+                "expected \"any\", \"console\", \"no-remote-host\", an address or a network, \
+                 not {text:?}"
+            )
+        };
         let (address, prefix) = match text.split_once('/') {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (text.as_str(), None),
@@ -54,14 +85,16 @@ fn leading_bits_equal(a: &[u8], b: &[u8], bits: u8) -> bool {
 }
 
 impl LoginOrigin {
-    /// Whether a login with PAM_RHOST `rhost` comes from here. A host name never matches a
+    /// Whether a login from `source` comes from here. Only `Any` matches a context that a
+    /// non-root caller reported: such a caller chooses its own. A host name never matches a
     /// network: sshd reports addresses unless `UseDNS yes`.
-    pub fn matches(&self, rhost: &str) -> bool {
+    pub fn matches(&self, source: &LoginSource) -> bool {
         match self {
             LoginOrigin::Any => true,
-            LoginOrigin::Local => rhost.is_empty(),
+            LoginOrigin::Console => source.is_console(),
+            LoginOrigin::NoRemoteHost { .. } => source.has_no_remote_host(),
             LoginOrigin::Network { address, prefix } => {
-                let Ok(remote) = rhost.parse::<IpAddr>() else {
+                let Some(Ok(remote)) = source.remote_host().map(str::parse::<IpAddr>) else {
                     return false;
                 };
                 let remote = match (address, remote) {

@@ -264,12 +264,14 @@ fn the_shipped_example_config_is_valid_and_means_the_defaults() {
 #[test]
 fn enrollment_section() {
     let config = Config::parse(
-        "[enrollment]\nat_login = true\nat_login_from = [\"local\", \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\ngrace_period = \"7d\"\n",
+        "[enrollment]\nat_login = true\nat_login_from = [\"no-remote-host\", \"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\ngrace_period = \"7d\"\n",
         "x",
     )
     .unwrap();
     let enrollment = &config.enrollment;
     assert_eq!(enrollment.grace_period.unwrap().get(), 7 * 86_400);
+    assert!(!enrollment.says_local());
+    let from = |rhost: &str| LoginSource::new("sshd", "ssh", rhost, true);
     for (rhost, allowed) in [
         ("", true),
         ("10.1.2.3", true),
@@ -281,14 +283,58 @@ fn enrollment_section() {
         ("2001:db9::1", false),
         ("attacker.example", false),
     ] {
-        assert_eq!(enrollment.allows_at_login(rhost), allowed, "{rhost:?}");
+        assert_eq!(
+            enrollment.allows_at_login(&from(rhost)),
+            allowed,
+            "{rhost:?}"
+        );
+        // A context from a caller other than root is never believed.
+        let claimed = LoginSource::new("sshd", "ssh", rhost, false);
+        assert!(!enrollment.allows_at_login(&claimed), "claimed {rhost:?}");
     }
     let off = Config::default().enrollment;
-    assert!(!off.allows_at_login(""));
+    assert!(!off.allows_at_login(&from("")));
     let anywhere = Config::parse("[enrollment]\nat_login = true\n", "x")
         .unwrap()
         .enrollment;
-    assert!(anywhere.allows_at_login("203.0.113.9"));
+    assert!(anywhere.allows_at_login(&from("203.0.113.9")));
+    assert!(
+        anywhere.allows_at_login(&LoginSource::new("sshd", "ssh", "203.0.113.9", false)),
+        "\"any\" is the one origin that needs no trusted context"
+    );
+}
+
+#[test]
+fn console_and_the_old_name_local() {
+    let parse = |origins: &str| {
+        Config::parse(
+            &format!("[enrollment]\nat_login = true\nat_login_from = [{origins}]\n"),
+            "x",
+        )
+        .unwrap()
+        .enrollment
+    };
+    let console = parse("\"console\"");
+    let login_tty1 = LoginSource::new("login", "/dev/tty1", "", true);
+    let su_in_ssh = LoginSource::new("su", "pts/2", "", true);
+    assert!(console.allows_at_login(&login_tty1));
+    assert!(!console.allows_at_login(&su_in_ssh));
+    assert!(!console.allows_at_login(&LoginSource::new("login", "tty1", "", false)));
+    // "local" keeps working, as "no-remote-host": su inside SSH matches it, and it is flagged.
+    let local = parse("\"local\"");
+    assert!(local.says_local());
+    assert!(local.allows_at_login(&su_in_ssh));
+    assert!(local.allows_at_login(&login_tty1));
+    assert!(!local.allows_at_login(&LoginSource::new("sshd", "ssh", "192.0.2.1", true)));
+    assert_eq!(
+        local.at_login_from,
+        [LoginOrigin::NoRemoteHost {
+            written_as_local: true
+        }]
+    );
+    let message = error_of("[enrollment]\nat_login_from = [\"locals\"]\n");
+    assert!(message.contains("\"console\""), "{message}");
+    assert!(LOCAL_MEANS.contains("\"console\""));
 }
 
 #[test]

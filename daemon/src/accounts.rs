@@ -1,6 +1,10 @@
 //! Who users are: existence, uid and group names, looked up through NSS.
 
 use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// A user known to the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +27,78 @@ pub trait Accounts: Send + Sync {
         self.by_name(name)
             .map(|account| account.map(|account| account.name))
     }
+    /// Whether NSS knows a group of this name.
+    fn group_exists(&self, _name: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+    /// The members of `group`, as NSS lists them: its member list, then the users whose
+    /// primary group it is. At most `max` names. `Ok(None)`: no such group.
+    fn group_members(&self, _group: &str, _max: usize) -> Result<Option<GroupMembers>, String> {
+        Ok(None)
+    }
+}
+
+/// Who is in a group, as far as NSS says. Directories that refuse enumeration (SSSD's
+/// default, many LDAP servers) leave out users whose primary group it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupMembers {
+    pub names: Vec<String>,
+    /// The bound was reached, or the enumeration was cut short: there may be more.
+    pub truncated: bool,
+}
+
+/// How long enumerating passwd may take before it is cut short.
+pub const ENUMERATION_DEADLINE: Duration = Duration::from_secs(5);
+/// Entries of passwd read at most while enumerating it.
+pub const MAX_PASSWD_ENTRIES: usize = 100_000;
+
+/// Users whose primary gid is `gid`, by enumerating passwd through NSS (`getent passwd`, so
+/// that the one thread-unsafe enumeration of libc runs in a process of its own). Bounded by
+/// [`MAX_PASSWD_ENTRIES`], `max` matches and [`ENUMERATION_DEADLINE`]. `bool`: cut short.
+fn primary_members(gid: u32, max: usize) -> Result<(Vec<String>, bool), String> {
+    let mut child = Command::new("getent")
+        .arg("passwd")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env_clear()
+        .spawn()
+        .map_err(|error| format!("getent passwd: {error}"))?;
+    let stdout = child.stdout.take().ok_or("getent passwd: no output")?;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let (done, finished) = mpsc::channel::<()>();
+    // The child is reaped only below, after this watchdog is done: its pid cannot be reused.
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = finished.recv_timeout(ENUMERATION_DEADLINE).is_err();
+        if timed_out {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        timed_out
+    });
+    let mut names = Vec::new();
+    let mut cut_short = false;
+    for (index, line) in BufReader::new(stdout).lines().enumerate() {
+        let Ok(line) = line else { break };
+        if index >= MAX_PASSWD_ENTRIES || names.len() >= max {
+            cut_short = true;
+            break;
+        }
+        // name:password:uid:gid:gecos:home:shell
+        let mut fields = line.split(':');
+        let (Some(name), Some(_), Some(_), Some(entry_gid)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if entry_gid.parse::<u32>() == Ok(gid) {
+            names.push(name.to_owned());
+        }
+    }
+    let _ = done.send(());
+    let timed_out = watchdog.join().unwrap_or(true);
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok((names, cut_short || timed_out))
 }
 
 /// The real user database (`getpwnam`, `getgrouplist`).
@@ -70,6 +146,28 @@ impl Accounts for SystemAccounts {
             .map(|user| user.map(|user| user.name))
             .map_err(|error| format!("getpwnam({name}): {error}"))
     }
+
+    fn group_exists(&self, name: &str) -> Result<bool, String> {
+        nix::unistd::Group::from_name(name)
+            .map(|group| group.is_some())
+            .map_err(|error| format!("getgrnam({name}): {error}"))
+    }
+
+    fn group_members(&self, name: &str, max: usize) -> Result<Option<GroupMembers>, String> {
+        let Some(group) = nix::unistd::Group::from_name(name)
+            .map_err(|error| format!("getgrnam({name}): {error}"))?
+        else {
+            return Ok(None);
+        };
+        let mut names = group.mem;
+        names.truncate(max);
+        let (primary, cut_short) = primary_members(group.gid.as_raw(), max - names.len())?;
+        let truncated = cut_short || names.len() >= max;
+        names.extend(primary);
+        names.sort();
+        names.dedup();
+        Ok(Some(GroupMembers { names, truncated }))
+    }
 }
 
 /// A fixed user table for tests.
@@ -95,6 +193,25 @@ impl Accounts for FixedAccounts {
     fn by_uid(&self, uid: u32) -> Result<Option<Account>, String> {
         Ok(self.0.iter().find(|a| a.uid == uid).cloned())
     }
+
+    fn group_exists(&self, name: &str) -> Result<bool, String> {
+        Ok(self.0.iter().any(|a| a.groups.iter().any(|g| g == name)))
+    }
+
+    fn group_members(&self, group: &str, max: usize) -> Result<Option<GroupMembers>, String> {
+        if !self.group_exists(group)? {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .filter(|a| a.groups.iter().any(|g| g == group))
+            .map(|a| a.name.clone())
+            .collect();
+        let truncated = names.len() > max;
+        names.truncate(max);
+        Ok(Some(GroupMembers { names, truncated }))
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +224,27 @@ mod tests {
         assert_eq!(root.name, "root");
         assert!(root.groups.iter().any(|g| g == "root"), "{:?}", root.groups);
         assert_eq!(SystemAccounts.by_name("root").unwrap().unwrap().uid, 0);
+    }
+
+    #[test]
+    fn group_members_include_users_whose_primary_group_it_is() {
+        // root's primary group is root, and nobody lists root as a member of it.
+        let root = SystemAccounts.group_members("root", 1000).unwrap().unwrap();
+        assert!(root.names.iter().any(|n| n == "root"), "{root:?}");
+        assert!(SystemAccounts.group_exists("root").unwrap());
+        assert!(
+            !SystemAccounts
+                .group_exists("no-such-group-twofactor")
+                .unwrap()
+        );
+        assert_eq!(
+            SystemAccounts
+                .group_members("no-such-group-twofactor", 10)
+                .unwrap(),
+            None
+        );
+        let none = SystemAccounts.group_members("root", 0).unwrap().unwrap();
+        assert!(none.names.is_empty() && none.truncated, "{none:?}");
     }
 
     #[test]

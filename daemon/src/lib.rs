@@ -5,10 +5,12 @@
 
 pub mod accounts;
 pub mod backup;
+pub mod config_check;
 pub mod dbus;
 pub mod log;
 pub mod programs;
 pub mod record;
+pub mod reload;
 pub mod secret;
 pub mod service;
 pub mod store;

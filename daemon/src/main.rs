@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use clap::Parser;
 use twofactor_config::Config;
-use twofactord::accounts::SystemAccounts;
+use twofactord::accounts::{Accounts, SystemAccounts};
+use twofactord::config_check;
 use twofactord::dbus::Daemon;
 use twofactord::log::{EventLog, Line, SyslogLog};
-use twofactord::programs::{CommandNotifier, NoNotifier, Notifier};
+use twofactord::reload;
 use twofactord::service::Service;
 use twofactord::store::FileStore;
 
@@ -26,7 +27,8 @@ struct Args {
     /// Policy and parameters.
     #[arg(long, value_name = "FILE", default_value = twofactor_config::DEFAULT_PATH)]
     config: PathBuf,
-    /// Check the configuration, print the problem if any, and exit.
+    /// Check the configuration and exit: 2 if it is invalid, else 0; warnings (users and
+    /// groups this machine does not know, the old "local") are printed one per line.
     #[arg(long)]
     check_config: bool,
     /// syslog socket instead of /dev/log (for tests).
@@ -36,7 +38,13 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any thread starts, so that only the reload thread ever takes SIGHUP.
+    if let Err(error) = reload::block_sighup() {
+        eprintln!("twofactord: cannot block SIGHUP: {error}");
+        return ExitCode::from(1);
+    }
     let log = Arc::new(SyslogLog::connect(args.syslog_socket.as_deref()));
+    let accounts: Arc<dyn Accounts> = Arc::new(SystemAccounts);
     let config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(error) => {
@@ -47,9 +55,13 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
+        for warning in config_check::warnings(&config, accounts.as_ref()) {
+            println!("warning: {warning}");
+        }
         println!("{}: valid", args.config.display());
         return ExitCode::SUCCESS;
     }
+    reload::log_warnings(&config, accounts.as_ref(), log.as_ref());
     let store = match FileStore::open(&args.state_dir) {
         Ok(store) => store,
         Err(error) => {
@@ -65,20 +77,17 @@ fn main() -> ExitCode {
     let host = nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "localhost".into());
-    let notifier: Arc<dyn Notifier> = match &config.notify.command {
-        Some(command) => Arc::new(CommandNotifier::new(command.as_path(), log.clone())),
-        None => Arc::new(NoNotifier),
-    };
+    let notifier = reload::notifier_for(&config, log.clone());
     let service = Arc::new(
-        Service::new(
-            config,
-            Arc::new(store),
-            Arc::new(SystemAccounts),
-            log.clone(),
-            host,
-        )
-        .with_notifier(notifier),
+        Service::new(config, Arc::new(store), accounts.clone(), log.clone(), host)
+            .with_notifier(notifier),
     );
+    if let Err(error) =
+        reload::reload_on_sighup(service.clone(), args.config.clone(), accounts, log.clone())
+    {
+        eprintln!("twofactord: {error}");
+        return ExitCode::from(1);
+    }
     match zbus::block_on(serve(args.bus_address, Daemon::new(service), log.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -6,9 +6,9 @@
 //! other. Every change is stored before the method returns.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use twofactor_config::{Config, Policy, PolicyDecision};
+use twofactor_config::{Config, LoginSource, Policy, PolicyDecision};
 use twofactor_proto::{
     BACKUP_CODE_COUNT, BACKUP_CODES_LOW, EnrollmentOffer, Error, LoginAction, LoginContext,
     LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyOutcome,
@@ -117,11 +117,13 @@ enum Attempt {
 
 /// The daemon's logic.
 pub struct Service {
-    config: Config,
+    /// Swapped whole by [`Service::replace_config`] (SIGHUP); each use reads the current one.
+    config: RwLock<Arc<Config>>,
     store: Arc<dyn Store>,
     accounts: Arc<dyn Accounts>,
     log: Arc<dyn EventLog>,
-    notifier: Arc<dyn Notifier>,
+    /// The `[notify]` command's runner, swapped with the configuration.
+    notifier: RwLock<Arc<dyn Notifier>>,
     host: String,
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pending: Mutex<HashMap<String, Pending>>,
@@ -173,6 +175,17 @@ fn check_context(context: &LoginContext) -> Result<(), Error> {
     Ok(())
 }
 
+/// What a login's context can be trusted for: only root (a login program) reports it; any
+/// other caller chooses its own service, tty and remote host.
+fn login_source(caller: &Caller, context: &LoginContext) -> LoginSource {
+    LoginSource::new(
+        &context.service,
+        &context.tty,
+        &context.rhost,
+        caller.uid == 0,
+    )
+}
+
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -193,11 +206,11 @@ impl Service {
         host: String,
     ) -> Service {
         Service {
-            config,
+            config: RwLock::new(Arc::new(config)),
             store,
             accounts,
             log,
-            notifier: Arc::new(NoNotifier),
+            notifier: RwLock::new(Arc::new(NoNotifier)),
             host,
             user_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
@@ -205,13 +218,24 @@ impl Service {
     }
 
     /// Where events go (the `[notify]` command).
-    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Service {
-        self.notifier = notifier;
+    pub fn with_notifier(self, notifier: Arc<dyn Notifier>) -> Service {
+        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
         self
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Put `config`, and the notifier of its `[notify]` command, in force for every later
+    /// call (calls under way keep what they read).
+    pub fn replace_config(&self, config: Config, notifier: Arc<dyn Notifier>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+        *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;
     }
 
     /// Establish who a uid is. If that cannot be done, the caller gets nothing.
@@ -233,7 +257,7 @@ impl Service {
             );
             Error::AccessDenied("cannot establish who you are".into())
         })?;
-        let admin_group = &self.config.admin.group;
+        let admin_group = &self.config().admin.group;
         Ok(Caller {
             uid,
             admin: account
@@ -271,7 +295,7 @@ impl Service {
         } else {
             Err(Error::AccessDenied(format!(
                 "administrators only (root or group {})",
-                self.config.admin.group
+                self.config().admin.group
             )))
         }
     }
@@ -285,7 +309,7 @@ impl Service {
     /// `user`'s policy at login; `None` if no account has exactly that name (see
     /// [`Self::is_exact`]). Its groups are looked up only if they can change the answer.
     fn policy_of(&self, user: &str) -> Result<Option<PolicyDecision>, Error> {
-        if self.config.policy.needs_groups(user) {
+        if self.config().policy.needs_groups(user) {
             return Ok(self
                 .account(user)?
                 .filter(|account| self.is_exact(user, &account.name))
@@ -293,7 +317,7 @@ impl Service {
         }
         Ok(self
             .has_exact_account(user)?
-            .then(|| self.config.policy.resolve(user, &[])))
+            .then(|| self.config().policy.resolve(user, &[])))
     }
 
     /// Whether an account has exactly the name `user`, for calls that need no groups.
@@ -338,7 +362,7 @@ impl Service {
     }
 
     fn decide(&self, account: &Account) -> PolicyDecision {
-        self.config.policy.resolve(&account.name, &account.groups)
+        self.config().policy.resolve(&account.name, &account.groups)
     }
 
     fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {
@@ -378,7 +402,12 @@ impl Service {
         context: Option<&LoginContext>,
         now: u64,
     ) {
-        self.notifier.notify(Event {
+        let notifier = self
+            .notifier
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        notifier.notify(Event {
             name,
             user: user.to_owned(),
             by_uid: caller.uid,
@@ -411,7 +440,7 @@ impl Service {
         }
         if attempts.consecutive_failures > 0 {
             let wait = self
-                .config
+                .config()
                 .lockout
                 .delay_after(attempts.consecutive_failures);
             let ready_at = attempts.last_failure.saturating_add(wait);
@@ -434,7 +463,10 @@ impl Service {
         attempts.consecutive_failures = attempts.consecutive_failures.saturating_add(1);
         attempts.failures_since_success = attempts.failures_since_success.saturating_add(1);
         attempts.last_failure = now;
-        let now_locked = self.config.lockout.locks_at(attempts.consecutive_failures);
+        let now_locked = self
+            .config()
+            .lockout
+            .locks_at(attempts.consecutive_failures);
         attempts.locked = now_locked;
         Ok(Attempt::Rejected {
             skew_seconds,
@@ -460,7 +492,9 @@ impl Service {
         if let Some(enrollment) = record.enrollment.as_mut() {
             let totp = &mut enrollment.totp;
             if allowed.contains(&Factor::Totp) && digits.len() == totp.digits as usize {
-                let window = totp.window.unwrap_or_else(|| self.config.totp.window.get());
+                let window = totp
+                    .window
+                    .unwrap_or_else(|| self.config().totp.window.get());
                 match totp::check(
                     &totp.secret,
                     totp.params(),
@@ -573,14 +607,14 @@ impl Service {
             && (record.is_enrolled() || record.live_temporary_code(now).is_some())
         {
             return Ok(LoginPlan {
-                can_send_code: record.delivery_enabled && self.config.delivery.command.is_some(),
+                can_send_code: record.delivery_enabled && self.config().delivery.command.is_some(),
                 ..plan(LoginAction::Prompt, String::new())
             });
         }
         if decision.policy != Policy::Required {
             return Ok(plan(LoginAction::Ignore, String::new()));
         }
-        if let Some(grace) = self.config.enrollment.grace_period {
+        if let Some(grace) = self.config().enrollment.grace_period {
             let record = record.get_or_insert_with(UserRecord::new);
             if !record.no_grace {
                 let started = match record.grace_started {
@@ -611,7 +645,11 @@ impl Service {
                 }
             }
         }
-        if self.config.enrollment.allows_at_login(&context.rhost) {
+        if self
+            .config()
+            .enrollment
+            .allows_at_login(&login_source(caller, context))
+        {
             return Ok(plan(
                 LoginAction::Enroll,
                 format!(
@@ -678,7 +716,7 @@ impl Service {
                 totp::dummy_check(
                     &digits,
                     now,
-                    self.config.totp.window.get(),
+                    self.config().totp.window.get(),
                     self.new_params(),
                 );
             }
@@ -735,7 +773,7 @@ impl Service {
                     }
                 }
                 reply.offer_new_backup_codes =
-                    left == 0 && record.is_enrolled() && self.config.enrollment.at_login;
+                    left == 0 && record.is_enrolled() && self.config().enrollment.at_login;
             }
             Attempt::Rejected {
                 skew_seconds,
@@ -775,7 +813,7 @@ impl Service {
     fn status_of(&self, user: &str, account: Option<&Account>, now: u64) -> UserStatus {
         let decision = match account {
             Some(account) => self.decide(account),
-            None => self.config.policy.resolve(user, &[]),
+            None => self.config().policy.resolve(user, &[]),
         };
         let mut status = UserStatus {
             user: user.to_owned(),
@@ -808,7 +846,7 @@ impl Service {
                     status.backup_codes_left = enrollment.backup_codes.remaining();
                 } else if decision.policy == Policy::Required
                     && let (Some(started), Some(grace)) =
-                        (record.grace_started, self.config.enrollment.grace_period)
+                        (record.grace_started, self.config().enrollment.grace_period)
                 {
                     status.grace_ends_at = started.saturating_add(grace.get());
                 }
@@ -820,7 +858,7 @@ impl Service {
                 status.failures_since_success = attempts.failures_since_success;
                 if attempts.consecutive_failures > 0 && !attempts.locked {
                     let wait = self
-                        .config
+                        .config()
                         .lockout
                         .delay_after(attempts.consecutive_failures);
                     status.retry_after_seconds = attempts
@@ -853,23 +891,6 @@ impl Service {
         Ok(self.status_of(user, Some(&account), now))
     }
 
-    /// Admin: every user with a record, plus those named in the policy.
-    pub fn list_users(&self, caller: &Caller, now: u64) -> Result<Vec<UserStatus>, Error> {
-        self.authorize_admin(caller)?;
-        let mut users = self
-            .store
-            .users()
-            .map_err(|error| self.store_failure("*", &error))?;
-        users.extend(self.config.policy.users.keys().cloned());
-        users.sort();
-        users.dedup();
-        users
-            .iter()
-            .filter(|user| twofactor_proto::is_valid_username(user))
-            .map(|user| Ok(self.status_of(user, self.account(user)?.as_ref(), now)))
-            .collect()
-    }
-
     /// Which policy applies and why.
     pub fn explain_policy(&self, caller: &Caller, user: &str) -> Result<PolicyExplanation, Error> {
         self.authorize_user(caller, user)?;
@@ -885,14 +906,14 @@ impl Service {
     /// Parameters of new enrollments.
     fn new_params(&self) -> TotpParams {
         TotpParams {
-            algorithm: self.config.totp.algorithm,
-            digits: self.config.totp.digits.get(),
-            period: self.config.totp.period.get(),
+            algorithm: self.config().totp.algorithm,
+            digits: self.config().totp.digits.get(),
+            period: self.config().totp.period.get(),
         }
     }
 
     fn issuer(&self) -> String {
-        self.config
+        self.config()
             .totp
             .issuer
             .clone()
@@ -1040,7 +1061,7 @@ impl Service {
                 entry.params,
                 digits,
                 now,
-                self.config.totp.window.get(),
+                self.config().totp.window.get(),
                 None,
             );
             let TotpCheck::Accepted { step } = check else {
@@ -1287,6 +1308,7 @@ impl Service {
 }
 
 mod lifecycle;
+mod roster;
 #[cfg(test)]
 mod tests;
 

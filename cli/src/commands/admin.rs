@@ -39,13 +39,44 @@ pub fn reset(args: &ResetArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(
     }
     daemon.reset_user(user)?;
     if args.json {
-        print_json(io, &json!({ "user": user, "reset": true }))
-    } else {
-        say!(
+        return print_json(io, &json!({ "user": user, "reset": true }));
+    }
+    say!(
+        io,
+        "Reset {user}: the enrollment, backup codes and lockout state are removed."
+    )?;
+    // Whether the user can still log in to enroll again depends on the policy.
+    let status = daemon.status(user).ok();
+    match status
+        .as_ref()
+        .map(|s| (s.policy.as_str(), s.policy_source.as_str()))
+    {
+        Some(("required", rule)) => {
+            say!(
+                io,
+                "{user} must use two-factor authentication (rule: {rule}) and cannot log in \
+                 until enrolled again. Ways back in:"
+            )?;
+            say!(
+                io,
+                "  - enroll {user} yourself: `twofactor enroll --user {user}`, with {user} there \
+                 to scan the code;"
+            )?;
+            say!(
+                io,
+                "  - give {user} a temporary code: `twofactor temp-code {user}`; {user} logs in \
+                 with it, then runs `twofactor enroll`;"
+            )?;
+            say!(
+                io,
+                "  - enrollment at login, where twofactord's [enrollment] at_login allows it."
+            )
+        }
+        Some(("disabled", _)) => say!(io, "The policy does not ask {user} for a second factor."),
+        _ => say!(
             io,
-            "Reset {user}: the enrollment, backup codes and lockout state are removed; \
-             {user} can enroll again with `twofactor enroll`."
-        )
+            "{user} can log in without a code and enroll again with `twofactor enroll`."
+        ),
     }
 }
 
@@ -56,7 +87,12 @@ pub fn unlock(args: &UnlockArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
     if args.json {
         print_json(io, &json!({ "user": user, "unlocked": true }))
     } else {
-        say!(io, "Unlocked {user}: the failure count is cleared.")
+        say!(
+            io,
+            "Unlocked {user}: logins are allowed again, and earlier failures no longer count \
+             toward a delay or a lockout. `twofactor status {user}` still shows the failed \
+             attempts since the last success: {user} is told of them at the next login."
+        )
     }
 }
 
@@ -138,3 +174,7 @@ pub fn verify(args: &VerifyArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
         Err(CliError::Reported)
     }
 }
+
+#[cfg(test)]
+#[path = "admin_tests.rs"]
+mod tests;

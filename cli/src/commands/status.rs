@@ -57,10 +57,7 @@ pub fn status(
     if status.enrolled {
         rows.push(("Backup codes left", codes_left(&status)));
         rows.push(("Locked", yes_no(status.locked).into()));
-        rows.push((
-            "Failed attempts",
-            format!("{} since the last success", status.failures_since_success),
-        ));
+        rows.push(("Failed attempts", failed_attempts(&status)));
         if status.retry_after_seconds > 0 {
             rows.push((
                 "Next attempt",
@@ -151,6 +148,42 @@ fn last_use(status: &UserStatus) -> String {
     text
 }
 
+/// `3 since the last success, ...`: not what locks (an unlock clears that), but what the user
+/// is told at the next login.
+fn failed_attempts(status: &UserStatus) -> String {
+    match status.failures_since_success {
+        0 => "none since the last success".into(),
+        failures => format!(
+            "{failures} since the last success (the user is told at the next login; an \
+             unlock does not clear this)"
+        ),
+    }
+}
+
+/// What the ENROLLED column says; those about to be locked out stand out.
+fn enrolled_cell(status: &UserStatus) -> String {
+    if status.enrolled {
+        return "yes".into();
+    }
+    if status.policy != "required" {
+        return "no".into();
+    }
+    let rule = &status.policy_source;
+    if status.grace_ends_at > now() {
+        format!(
+            "no (required: {rule}; grace until {})",
+            time(status.grace_ends_at)
+        )
+    } else {
+        format!("NOT ENROLLED (required: {rule})")
+    }
+}
+
+/// Required, not enrolled, no grace period under way: such a user cannot log in.
+fn locked_out(status: &UserStatus) -> bool {
+    !status.enrolled && status.policy == "required" && status.grace_ends_at <= now()
+}
+
 /// `10`, `1 (running low)`, `0 (none left)`.
 fn codes_left(status: &UserStatus) -> String {
     match status.backup_codes_left {
@@ -186,7 +219,10 @@ pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(),
         return print_json(io, &serde_json::Value::Array(values));
     }
     if users.is_empty() {
-        return say!(io, "No user is enrolled or named in the policy.");
+        return say!(
+            io,
+            "No user is enrolled, named in the policy, or in a group it requires."
+        );
     }
     let mut rows = vec![
         [
@@ -203,7 +239,7 @@ pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(),
     for status in &users {
         rows.push(vec![
             status.user.clone(),
-            yes_no(status.enrolled).into(),
+            enrolled_cell(status),
             status.policy.clone(),
             if status.enrolled {
                 status.backup_codes_left.to_string()
@@ -254,6 +290,15 @@ pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(),
         if status.delivery_enabled {
             say!(io, "delivery: on for {user}")?;
         }
+    }
+    let locked_out = users.iter().filter(|s| locked_out(s)).count();
+    if locked_out > 0 {
+        say!(
+            io,
+            "{locked_out} required user(s) NOT ENROLLED cannot log in: enroll them with \
+             `twofactor enroll --user NAME`, or give them a temporary code with `twofactor \
+             temp-code NAME`."
+        )?;
     }
     Ok(())
 }

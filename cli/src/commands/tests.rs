@@ -283,7 +283,16 @@ fn reset_needs_the_name_typed() {
     assert!(out.contains("Reset alice"), "{out}");
     let (result, _, _) = run(&fake, &root(), &["reset", "alice", "--yes"], "");
     assert_eq!(result, Ok(()));
-    assert_eq!(fake.calls(), ["ResetUser(alice)", "ResetUser(alice)"]);
+    // Each reset reads the status back to say whether the user can still log in.
+    assert_eq!(
+        fake.calls(),
+        [
+            "ResetUser(alice)",
+            "Status(alice)",
+            "ResetUser(alice)",
+            "Status(alice)"
+        ]
+    );
 }
 
 #[test]

@@ -117,7 +117,7 @@ impl Service {
     ) -> Result<u64, Error> {
         self.authorize_user(caller, user)?;
         check_context(context)?;
-        let command = self.config.delivery.command.clone().ok_or_else(|| {
+        let command = self.config().delivery.command.clone().ok_or_else(|| {
             Error::PolicyForbids("no delivery channel is configured ([delivery] command)".into())
         })?;
         self.existing_account(user)?;
