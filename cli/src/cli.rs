@@ -350,7 +350,7 @@ pub struct OathArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// Check the system under DIR (DIR/etc/pam.d, DIR/etc/ssh, ...).
+    /// Check the system under DIR (its etc/pam.d, etc/ssh, ...).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Dry run: what USER is asked at each login with the module.
