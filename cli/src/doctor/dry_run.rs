@@ -61,7 +61,12 @@ pub fn dry_run(
     user: &str,
     daemon: &dyn Daemon,
 ) -> Result<Vec<ServiceAnswer>, CliError> {
-    let status = daemon.status(user).map_err(CliError::from)?;
+    let status = daemon.status(user).map_err(|error| match error {
+        twofactor_proto::Error::ZBus(_) => CliError::System(super::messages::daemon_unreachable(
+            &CliError::from(error).to_string(),
+        )),
+        other => CliError::from(other),
+    })?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

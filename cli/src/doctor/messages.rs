@@ -58,13 +58,26 @@ fn scoped(scope: Option<&MatchBlock>, message: String) -> String {
     }
 }
 
-/// `KEYWORD VALUE` as written, or "by default".
+/// sshd's spelling of a keyword the doctor keeps in lower case.
+fn keyword(lower: &str) -> &str {
+    match lower {
+        "usepam" => "UsePAM",
+        "kbdinteractiveauthentication" => "KbdInteractiveAuthentication",
+        "passwordauthentication" => "PasswordAuthentication",
+        "authenticationmethods" => "AuthenticationMethods",
+        "permitrootlogin" => "PermitRootLogin",
+        other => other,
+    }
+}
+
+/// `KEYWORD VALUE` as written, or as the default.
 fn shown(s: &Setting) -> String {
+    let name = keyword(&s.keyword);
     match s.line {
-        Some(_) => format!("`{} {}`", s.keyword, s.value),
+        Some(_) => format!("`{name} {}`", s.value),
         None => format!(
-            "`{} {}` (the default or what `sshd -T` reports)",
-            s.keyword, s.value
+            "`{name} {}` (the default or what `sshd -T` reports)",
+            s.value
         ),
     }
 }
@@ -426,9 +439,14 @@ pub fn module_missing(line: &ModuleLine) -> Finding {
             "`{}` does not exist: libpam fails this stack (\"Module is unknown\")",
             line.module
         ),
-        "install the twofactor package, or name the module `pam_twofactor.so` (libpam finds it \
-         in its module directory)"
-            .into(),
+        if line.module.starts_with('/') {
+            "correct the path, or write the bare name `pam_twofactor.so` (libpam finds it in \
+             its module directory)"
+                .into()
+        } else {
+            "install the twofactor package (it puts pam_twofactor.so in libpam's module directory)"
+                .into()
+        },
     )
 }
 
@@ -626,7 +644,9 @@ pub fn shadowed(loser: &Setting, winner: &Setting, severity: Severity) -> Findin
         "drop-in-order",
         format!(
             "`{} {}` is ignored: sshd keeps the first value it reads, `{}` from {winner_at}",
-            loser.keyword, loser.value, winner.value
+            keyword(&loser.keyword),
+            loser.value,
+            winner.value
         ),
         "give the twofactor drop-in a name that sorts first (00-twofactor.conf), or remove the \
          earlier line"
@@ -638,7 +658,7 @@ pub fn match_block_read(block: &MatchBlock) -> Finding {
     let keywords: Vec<String> = block
         .settings
         .iter()
-        .map(|s| format!("`{} {}`", s.keyword, s.value))
+        .map(|s| format!("`{} {}`", keyword(&s.keyword), s.value))
         .collect();
     finding(
         Note,
