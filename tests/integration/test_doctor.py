@@ -91,3 +91,55 @@ def test_an_unreachable_daemon_exits_2(bus, workdir, users):
     assert out.returncode == 2, out
     assert "--user asks the twofactor daemon" in out.stderr, out.stderr
     assert out.stdout == ""
+
+
+def live(address, pam_d, sshd_config_d):
+    """`twofactor doctor --json` on this machine, with /etc/pam.d and /etc/ssh/sshd_config.d
+    replaced in a private mount namespace: the live path (`sshd -T`, the bus)."""
+    script = (f'mount --bind "$1" /etc/pam.d && mount --bind "$2" /etc/ssh/sshd_config.d && '
+              f'exec "$3" doctor --json')
+    out = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(pam_d),
+                          str(sshd_config_d), binary("twofactor")], capture_output=True,
+                         text=True, timeout=60,
+                         env=dict(CLEAN_ENV, DBUS_SYSTEM_BUS_ADDRESS=address))
+    return out.returncode, json.loads(out.stdout)["findings"]
+
+
+def recipe_dirs(workdir, sshd_conf):
+    pam_d = workdir / "pam.d"
+    shutil.copytree("/etc/pam.d", pam_d)
+    root = DOCTOR / "corpus" / "correct-ssh-password-and-code" / "root" / "etc"
+    shutil.copy(root / "pam.d" / "sshd", pam_d / "sshd")
+    conf_d = workdir / "sshd_config.d"
+    conf_d.mkdir()
+    (conf_d / "00-twofactor.conf").write_text(sshd_conf)
+    return pam_d, conf_d
+
+
+PASSWORD_CONF = (DOCTOR / "corpus" / "correct-ssh-password-and-code" / "root" / "etc" / "ssh"
+                 / "sshd_config.d" / "00-twofactor.conf").read_text()
+
+
+def test_live_uses_sshd_t_and_the_bus(daemon, workdir):
+    pam_d, conf_d = recipe_dirs(workdir, PASSWORD_CONF)
+    code, findings = live(daemon.bus.address, pam_d, conf_d)
+    serious = [f for f in findings if f["severity"] != "note"
+               and not f["message"].startswith("`pam_twofactor.so` does not exist")]
+    assert serious == [], findings
+    assert code in (0, 1)  # 1 where the module is not installed on this host
+
+    # sshd -T refuses keyboard-interactive methods while keyboard-interactive is off: the
+    # doctor's reader alone would not say so.
+    broken = PASSWORD_CONF.replace("KbdInteractiveAuthentication yes",
+                                   "KbdInteractiveAuthentication no")
+    pam_d, conf_d = recipe_dirs(workdir / "b", broken)
+    code, findings = live(daemon.bus.address, pam_d, conf_d)
+    refused = [f for f in findings if "`sshd -T` refuses" in f["message"]]
+    assert code == 1 and refused and refused[0]["severity"] == "error", findings
+
+
+def test_live_without_the_daemon(bus, workdir):
+    pam_d, conf_d = recipe_dirs(workdir, PASSWORD_CONF)
+    code, findings = live(bus.address, pam_d, conf_d)
+    down = [f for f in findings if f["file"].endswith("org.twofactor.Daemon1.service")]
+    assert code == 1 and down and "not running" in down[0]["message"], findings
