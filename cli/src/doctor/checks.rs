@@ -25,6 +25,7 @@ pub fn all(g: &Gathered) -> Vec<Finding> {
                 bypass(stack, line, &mut out);
             }
         }
+        never_succeeds(stack, &mut out);
         exempt_denied(stack, &mut out);
         no_first_factor(stack, sshd_key, &mut out);
         first_factor_does_not_stop(stack, sshd_key, &mut out);
@@ -136,6 +137,15 @@ fn arguments(line: &ModuleLine, out: &mut Vec<Finding>) {
             out.push(m::unknown_argument(line, arg));
         } else if name == "bus_address" {
             out.push(m::bus_address(line));
+        }
+    }
+}
+
+/// Even the right password and the right code fail: the stack locks everyone out.
+fn never_succeeds(stack: &Stack, out: &mut Vec<Finding>) {
+    if !flow::run(&stack.entries, world(true, Ret::Success, true)).success {
+        if let Some(line) = stack.twofactor_lines().into_iter().next() {
+            out.push(m::never_succeeds(line, &stack.service));
         }
     }
 }

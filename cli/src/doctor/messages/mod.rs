@@ -4,13 +4,13 @@
 use std::path::Path;
 
 use super::pam::{ModuleLine, PAM_DIR};
-use super::sshd::{MAIN_FILE, MatchBlock, Setting};
+use super::sshd::MAIN_FILE;
 use super::system::{ACTIVATION_FILE, CONFIG_FILE};
 use super::{Finding, Severity};
 
 use Severity::{Error, Note, Warning};
 
-fn finding(
+pub(super) fn finding(
     severity: Severity,
     check: &'static str,
     file: &str,
@@ -28,7 +28,7 @@ fn finding(
     }
 }
 
-fn at(
+pub(super) fn at(
     line: &ModuleLine,
     severity: Severity,
     check: &'static str,
@@ -38,47 +38,12 @@ fn at(
     finding(severity, check, &line.file, Some(line.line), message, fix)
 }
 
-fn at_setting(
-    s: &Setting,
-    severity: Severity,
-    check: &'static str,
-    message: String,
-    fix: String,
-) -> Finding {
-    finding(severity, check, &s.file, s.line, message, fix)
-}
-
-fn scoped(scope: Option<&MatchBlock>, message: String) -> String {
-    match scope {
-        Some(block) => format!(
-            "For connections matching `Match {}` ({}:{}): {message}",
-            block.criteria, block.file, block.line
-        ),
-        None => message,
-    }
-}
-
-/// sshd's spelling of a keyword the doctor keeps in lower case.
-fn keyword(lower: &str) -> &str {
-    match lower {
-        "usepam" => "UsePAM",
-        "kbdinteractiveauthentication" => "KbdInteractiveAuthentication",
-        "passwordauthentication" => "PasswordAuthentication",
-        "authenticationmethods" => "AuthenticationMethods",
-        "permitrootlogin" => "PermitRootLogin",
-        other => other,
-    }
-}
-
-/// `KEYWORD VALUE` as written, or as the default.
-fn shown(s: &Setting) -> String {
-    let name = keyword(&s.keyword);
-    match s.line {
-        Some(_) => format!("`{name} {}`", s.value),
-        None => format!(
-            "`{name} {}` (the default or what `sshd -T` reports)",
-            s.value
-        ),
+/// "the sudo stack", or for a line of an included file, the stacks that include it.
+fn stack_name(line: &ModuleLine, service: &str) -> String {
+    if line.file == format!("{PAM_DIR}/{service}") {
+        format!("the {service} stack")
+    } else {
+        format!("every stack that includes {} ({service} is one)", line.file)
     }
 }
 
@@ -279,13 +244,30 @@ pub fn bus_address(line: &ModuleLine) -> Finding {
 
 // The stack around it.
 
+pub fn never_succeeds(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
+    at(
+        line,
+        Error,
+        "never-succeeds",
+        format!(
+            "{stack} denies every login, even with the right password and code: a module \
+             before or after pam_twofactor.so always fails or ends the stack"
+        ),
+        "compare the stack with the stock file (Debian: common-auth's `[success=1 \
+         default=ignore] pam_unix.so`, `requisite pam_deny.so`, `required pam_permit.so`)"
+            .into(),
+    )
+}
+
 pub fn exempt_denied(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "exempt-denied",
         format!(
-            "in the {service} stack the module may answer \"ignore\" (users not enrolled \
+            "in {stack} the module may answer \"ignore\" (users not enrolled \
                  under an optional policy, disabled users, users in a grace period), and no \
                  other module there succeeds: libpam then denies them"
         ),
@@ -296,12 +278,13 @@ pub fn exempt_denied(line: &ModuleLine, service: &str) -> Finding {
 }
 
 pub fn failure_ignored(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "bypass",
         format!(
-            "in the {service} stack a wrong code still logs in: the controls around the \
+            "in {stack} a wrong code still logs in: the controls around the \
                  module let the stack succeed after it failed"
         ),
         "give pam_twofactor.so `required` and no jump over it".into(),
@@ -309,12 +292,13 @@ pub fn failure_ignored(line: &ModuleLine, service: &str) -> Finding {
 }
 
 pub fn module_skipped(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "bypass",
         format!(
-            "in the {service} stack the module never runs after a right password: a \
+            "in {stack} the module never runs after a right password: a \
                  `sufficient` module or a jump before it ends the stack first"
         ),
         "put the module where the stack always reaches it (for RHEL-style files: \
@@ -338,12 +322,13 @@ pub fn permit_after_with_key(permit: &ModuleLine) -> Finding {
 }
 
 pub fn nothing_logs_in(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "no-first-factor",
         format!(
-            "the {service} stack has no first factor before the module: a user it exempts \
+            "{stack} has no first factor before the module: a user it exempts \
                  logs in with no password at all"
         ),
         "put the password check first (`@include common-auth`); pam_permit after the module \
@@ -353,22 +338,24 @@ pub fn nothing_logs_in(line: &ModuleLine, service: &str) -> Finding {
 }
 
 pub fn code_alone_logs_in(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "no-first-factor",
-        format!("the {service} stack has no first factor: a code alone logs in"),
+        format!("{stack} has no first factor: a code alone logs in"),
         "put the password check before the module (`@include common-auth`)".into(),
     )
 }
 
 pub fn first_factor_does_not_stop(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Warning,
         "first-factor-stops",
         format!(
-            "in the {service} stack a wrong password does not stop the stack: anyone who \
+            "in {stack} a wrong password does not stop the stack: anyone who \
                  knows a user name reaches the code prompt and spends that user's failed \
                  attempts"
         ),
@@ -381,12 +368,13 @@ pub fn first_factor_does_not_stop(line: &ModuleLine, service: &str) -> Finding {
 }
 
 pub fn enroll_before_password(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
     at(
         line,
         Error,
         "enroll-at-login",
         format!(
-            "`enroll_at_login` in the {service} stack runs even after a wrong password: \
+            "`enroll_at_login` in {stack} runs even after a wrong password: \
                  whoever knows a user name could bind their own device to that account"
         ),
         "put a password module that stops the stack (`requisite`) before it, or remove \
@@ -396,6 +384,7 @@ pub fn enroll_before_password(line: &ModuleLine, service: &str) -> Finding {
 }
 
 pub fn asked_twice(second: &ModuleLine, first: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(second, service);
     let via = if first.file.ends_with("/common-auth") {
         " (the pam-auth-update profile)"
     } else {
@@ -406,7 +395,7 @@ pub fn asked_twice(second: &ModuleLine, first: &ModuleLine, service: &str) -> Fi
         Warning,
         "asked-twice",
         format!(
-            "the {service} stack asks for the code twice: here and at {}:{}{via}",
+            "{stack} asks for the code twice: here and at {}:{}{via}",
             first.file, first.line
         ),
         "pick one: remove this line, or `pam-auth-update --disable twofactor`".into(),
@@ -510,167 +499,5 @@ pub fn at_login_from_local(line: Option<usize>) -> Finding {
     )
 }
 
-// sshd.
-
-pub fn no_sshd_config() -> Finding {
-    finding(
-        Note,
-        "sshd-config",
-        MAIN_FILE,
-        None,
-        "the sshd stack has pam_twofactor.so but there is no sshd_config: sshd was not checked"
-            .into(),
-        "check again where sshd is installed".into(),
-    )
-}
-
-pub fn use_pam_off(s: &Setting) -> Finding {
-    at_setting(
-        s,
-        Error,
-        "usepam",
-        format!(
-            "{}: sshd never runs the PAM stack, so the code is never asked over SSH",
-            shown(s)
-        ),
-        "set `UsePAM yes` in /etc/ssh/sshd_config.d/00-twofactor.conf".into(),
-    )
-}
-
-pub fn kbd_off(s: &Setting, scope: Option<&MatchBlock>) -> Finding {
-    at_setting(
-        s,
-        Error,
-        "kbd-interactive",
-        scoped(
-            scope,
-            format!(
-                "{}: the code is never asked over SSH (it needs \
-                                keyboard-interactive)",
-                shown(s)
-            ),
-        ),
-        "set `KbdInteractiveAuthentication yes` in a drop-in that sorts first \
-         (/etc/ssh/sshd_config.d/00-twofactor.conf)"
-            .into(),
-    )
-}
-
-pub fn methods_any(s: &Setting, scope: Option<&MatchBlock>) -> Finding {
-    at_setting(
-        s,
-        Warning,
-        "authentication-methods",
-        scoped(
-            scope,
-            format!(
-                "{}: a key alone logs in, and sshd never runs the PAM stack for \
-                                it, so no code is asked",
-                shown(s)
-            ),
-        ),
-        "set `AuthenticationMethods publickey,keyboard-interactive` (key and code) or \
-         `keyboard-interactive` (password and code)"
-            .into(),
-    )
-}
-
-pub fn methods_without_kbd(s: &Setting, without: &[String], scope: Option<&MatchBlock>) -> Finding {
-    at_setting(
-        s,
-        Error,
-        "authentication-methods",
-        scoped(
-            scope,
-            format!(
-                "{}: {} logs in without keyboard-interactive, so no code is asked",
-                shown(s),
-                without.join(" and ")
-            ),
-        ),
-        "add keyboard-interactive to every list: `AuthenticationMethods \
-         publickey,keyboard-interactive`"
-            .into(),
-    )
-}
-
-pub fn password_authentication(s: &Setting, scope: Option<&MatchBlock>) -> Finding {
-    at_setting(
-        s,
-        Warning,
-        "password-authentication",
-        scoped(
-            scope,
-            format!(
-                "{} with PAM: sshd answers the module's prompt with the password, \
-                                so enrolled users fail and each try counts as a wrong code",
-                shown(s)
-            ),
-        ),
-        "set `PasswordAuthentication no` in a drop-in that sorts first; passwords still work \
-         through keyboard-interactive"
-            .into(),
-    )
-}
-
-pub fn root_prohibit_password(s: &Setting, scope: Option<&MatchBlock>) -> Finding {
-    at_setting(
-        s,
-        Warning,
-        "permit-root-login",
-        scoped(
-            scope,
-            format!(
-                "{}: sshd refuses keyboard-interactive for root and feeds PAM a \
-                                fake password, so root's logins waste a code or end in sshd's \
-                                fatal \"PAM auth succeeded when it should have failed\"",
-                shown(s)
-            ),
-        ),
-        "set `PermitRootLogin no` (admins log in as themselves and use sudo), or \
-         `PermitRootLogin yes` with `AuthenticationMethods publickey,keyboard-interactive`"
-            .into(),
-    )
-}
-
-pub fn shadowed(loser: &Setting, winner: &Setting, severity: Severity) -> Finding {
-    let winner_at = match winner.line {
-        Some(line) => format!("{}:{line}", winner.file),
-        None => winner.file.clone(),
-    };
-    at_setting(
-        loser,
-        severity,
-        "drop-in-order",
-        format!(
-            "`{} {}` is ignored: sshd keeps the first value it reads, `{}` from {winner_at}",
-            keyword(&loser.keyword),
-            loser.value,
-            winner.value
-        ),
-        "give the twofactor drop-in a name that sorts first (00-twofactor.conf), or remove the \
-         earlier line"
-            .into(),
-    )
-}
-
-pub fn match_block_read(block: &MatchBlock) -> Finding {
-    let keywords: Vec<String> = block
-        .settings
-        .iter()
-        .map(|s| format!("`{} {}`", keyword(&s.keyword), s.value))
-        .collect();
-    finding(
-        Note,
-        "match",
-        &block.file,
-        Some(block.line),
-        format!(
-            "`Match {}` sets {} for the connections it matches",
-            block.criteria,
-            keywords.join(", ")
-        ),
-        "check that it still asks those users for the code (`sshd -T -C user=NAME,host=H,addr=A`)"
-            .into(),
-    )
-}
+mod sshd;
+pub use sshd::*;
