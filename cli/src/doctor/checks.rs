@@ -143,10 +143,10 @@ fn arguments(line: &ModuleLine, out: &mut Vec<Finding>) {
 
 /// Even the right password and the right code fail: the stack locks everyone out.
 fn never_succeeds(stack: &Stack, out: &mut Vec<Finding>) {
-    if !flow::run(&stack.entries, world(true, Ret::Success, true)).success {
-        if let Some(line) = stack.twofactor_lines().into_iter().next() {
-            out.push(m::never_succeeds(line, &stack.service));
-        }
+    if !flow::run(&stack.entries, world(true, Ret::Success, true)).success
+        && let Some(line) = stack.twofactor_lines().into_iter().next()
+    {
+        out.push(m::never_succeeds(line, &stack.service));
     }
 }
 
