@@ -138,7 +138,8 @@ fn why_exempt(policy: &str, source: &str) -> String {
 }
 fn why_grace(until: u64) -> String {
     format!(
-        "required but in the grace period (until unix time {until}): asked nothing, reminded to enroll"
+        "required but in the grace period (until {}): asked nothing, reminded to enroll",
+        crate::format::time(until)
     )
 }
 fn why_required(enroll_at_login: bool) -> String {

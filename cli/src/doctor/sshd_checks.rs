@@ -58,8 +58,7 @@ pub fn all(g: &Gathered, out: &mut Vec<Finding>) {
     };
     let global = |keyword: &str| config.effective(keyword);
     use_pam(&global("usepam"), out);
-    let scope = None;
-    effective_checks(&global, scope, out);
+    effective_checks(&global, None, out);
     drop_in_order(config, out);
     for block in &config.matches {
         match_block(config, block, out);

@@ -114,14 +114,22 @@ pub fn methods_any(s: &Setting, scope: Option<&MatchBlock>) -> Finding {
 }
 
 pub fn methods_without_kbd(s: &Setting, without: &[String], scope: Option<&MatchBlock>) -> Finding {
+    // Inside a Match block this may be meant (users whose policy is disabled, as sftponly).
+    let (severity, unless) = match scope {
+        Some(_) => (
+            Warning,
+            " (right only if twofactor's policy disables these users)",
+        ),
+        None => (Error, ""),
+    };
     at_setting(
         s,
-        Error,
+        severity,
         "authentication-methods",
         scoped(
             scope,
             format!(
-                "{}: {} logs in without keyboard-interactive, so no code is asked",
+                "{}: {} logs in without keyboard-interactive, so no code is asked{unless}",
                 shown(s),
                 without.join(" and ")
             ),
@@ -186,9 +194,14 @@ pub fn shadowed(loser: &Setting, winner: &Setting, severity: Severity) -> Findin
             loser.value,
             winner.value
         ),
-        "give the twofactor drop-in a name that sorts first (00-twofactor.conf), or remove the \
-         earlier line"
-            .into(),
+        if severity == Note {
+            "none if the earlier value is the one you want; otherwise remove the earlier line"
+                .into()
+        } else {
+            "give the twofactor drop-in a name that sorts first (00-twofactor.conf), or remove \
+             the earlier line"
+                .into()
+        },
     )
 }
 
