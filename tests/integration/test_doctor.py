@@ -12,13 +12,14 @@ import subprocess
 import pytest
 
 from conftest import CLEAN_ENV, REPO, binary, enroll
+from pam_harness import PROMPT, bus_address_arg, module_path, pamtester
 
 DOCTOR = REPO / "tests" / "doctor"
 
 
 def tree(workdir, *corpus):
     """Debian 12 with the package installed, plus the `root/` of each corpus tree named."""
-    root = workdir / "tree"
+    root = workdir / "-".join(("tree",) + corpus)
     for layer in ("debian12", "installed"):
         shutil.copytree(DOCTOR / "layers" / layer, root, dirs_exist_ok=True)
     for name in corpus:
@@ -36,15 +37,24 @@ def dry_run(address, root, user):
     return {s["service"]: (s["asked"], s["why"]) for s in answer["services"]}
 
 
+PASSWORD = "doctor-Pa55word"
+
+
+class People(tuple):
+    """(address, enrolled, optional, disabled, required), and the enrolled user's secret."""
+
+
 @pytest.fixture
 def people(users, make_daemon):
-    """An enrolled user, an optional one, a disabled one and a required one, on one daemon."""
-    enrolled, optional, disabled, required = (users.add() for _ in range(4))
+    """An enrolled user, an optional one, a disabled one and a required one, on one daemon,
+    each with PASSWORD."""
+    enrolled, optional, disabled, required = (users.add(password=PASSWORD) for _ in range(4))
     config = (f'[policy]\ndefault = "optional"\nusers = {{ {disabled.name} = "disabled", '
               f'{required.name} = "required" }}\n')
     daemon = make_daemon(config)
-    enroll(daemon.bus.address, enrolled)
-    return daemon.bus.address, enrolled, optional, disabled, required
+    result = People((daemon.bus.address, enrolled, optional, disabled, required))
+    result.enrollment = enroll(daemon.bus.address, enrolled)
+    return result
 
 
 def test_what_each_user_is_asked_under_the_recipes(people, workdir):
@@ -143,3 +153,39 @@ def test_live_without_the_daemon(bus, workdir):
     code, findings = live(bus.address, pam_d, conf_d)
     down = [f for f in findings if f["file"].endswith("org.twofactor.Daemon1.service")]
     assert code == 1 and down and "not running" in down[0]["message"], findings
+
+
+def real_pam_d(root, address):
+    """The tree's pam.d with the built module by absolute path on the test bus."""
+    pam_d = root.parent / (root.name + "-pam.d")
+    shutil.copytree(root / "etc" / "pam.d", pam_d)
+    for path in pam_d.iterdir():
+        path.write_text(path.read_text().replace(
+            "pam_twofactor.so", f"{module_path()} {bus_address_arg(address)}"))
+    return pam_d
+
+
+@pytest.mark.parametrize("corpus,service", [("correct-sudo-su-login", "sudo"),
+                                            ("ssh-key-module-alone", "sshd"),
+                                            ("correct-ssh-key-and-code", "sshd")])
+def test_the_dry_run_agrees_with_real_libpam(people, workdir, corpus, service):
+    """What the doctor predicts from its model of libpam is what real libpam does with the real
+    module (pam_wrapper, pamtester; a key reported as sshd does, in SSH_AUTH_INFO_0)."""
+    address, *persons = people
+    if corpus == "correct-ssh-key-and-code" and b"require_publickey" not in open(
+            module_path(), "rb").read():
+        pytest.skip("this build of pam_twofactor.so does not know require_publickey yet")
+    root = tree(workdir, corpus)
+    pam_d = real_pam_d(root, address)
+    key = {"SSH_AUTH_INFO_0": "publickey ssh-ed25519 AAAAC3Nz"} if service == "sshd" else None
+    seen = set()
+    for user in persons:
+        asked, why = dry_run(address, root, user.name)[service]
+        seen.add(asked)
+        answers = [PASSWORD, people.enrollment.code()] if asked == "code" else [PASSWORD]
+        if service == "sshd":
+            answers = answers[1:]  # sshd checked the key; the stack asks no password
+        result = pamtester(pam_d, service, user.name, answers=answers, pam_env=key)
+        assert result.ok == (asked != "denied"), (user, asked, why, str(result))
+        assert (PROMPT in result.output) == (asked == "code"), (user, asked, why, str(result))
+    assert "denied" in seen and ("nothing" in seen) == (corpus != "ssh-key-module-alone")
