@@ -272,4 +272,40 @@ mod tests {
             "prohibit-password"
         ));
     }
+
+    #[test]
+    fn includes_sorted_first_value_wins_match_ends_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "etc/ssh/sshd_config",
+            "Include sshd_config.d/*.conf\nkbdinteractiveauthentication no\nUsePAM yes\n",
+        );
+        write(
+            "etc/ssh/sshd_config.d/50-b.conf",
+            "KbdInteractiveAuthentication no\nMatch User x\n  UsePAM no\n",
+        );
+        write(
+            "etc/ssh/sshd_config.d/10-a.conf",
+            "ChallengeResponseAuthentication=yes\n",
+        );
+        let root = Root::new(dir.path(), false);
+        let config = read(&root, &mut Vec::new()).unwrap().unwrap();
+        let kbd = config.effective("kbdinteractiveauthentication");
+        assert_eq!(kbd.value, "yes");
+        assert_eq!(kbd.file, "/etc/ssh/sshd_config.d/10-a.conf");
+        assert_eq!(config.shadowed("kbdinteractiveauthentication").len(), 2);
+        // The Match of 50-b.conf ends with that file: the main file's UsePAM is global.
+        assert_eq!(config.effective("usepam").line, Some(3));
+        assert_eq!(config.matches.len(), 1);
+        assert_eq!(
+            config.effective_in(&config.matches[0], "usepam").value,
+            "no"
+        );
+        assert_eq!(config.effective("permitrootlogin").line, None);
+    }
 }
