@@ -116,6 +116,7 @@ fn use_first_pass_after_password(stack: &Stack, line: &ModuleLine, out: &mut Vec
 
 /// Unknown or malformed arguments (the module logs and ignores them).
 fn arguments(line: &ModuleLine, out: &mut Vec<Finding>) {
+    let mut unknown = Vec::new();
     for arg in &line.args {
         let (name, value) = match arg.split_once('=') {
             Some((name, value)) => (name, Some(value)),
@@ -134,10 +135,13 @@ fn arguments(line: &ModuleLine, out: &mut Vec<Finding>) {
             _ => false,
         };
         if !valid {
-            out.push(m::unknown_argument(line, arg));
+            unknown.push(arg.as_str());
         } else if name == "bus_address" {
             out.push(m::bus_address(line));
         }
+    }
+    if !unknown.is_empty() {
+        out.push(m::unknown_arguments(line, &unknown));
     }
 }
 

@@ -219,12 +219,15 @@ pub fn use_first_pass_after_password(line: &ModuleLine) -> Finding {
     )
 }
 
-pub fn unknown_argument(line: &ModuleLine, arg: &str) -> Finding {
+pub fn unknown_arguments(line: &ModuleLine, args: &[&str]) -> Finding {
     at(
         line,
         Warning,
         "argument",
-        format!("pam_twofactor.so does not know `{arg}`: it logs and ignores it"),
+        format!(
+            "pam_twofactor.so does not know `{}`: it logs and ignores it",
+            args.join("`, `")
+        ),
         "see pam_twofactor(8) for the arguments: require_publickey, forward_pass, \
          enroll_at_login, unavailable=ignore|fail, use_first_pass, try_first_pass, tries=N, \
          timeout=SECONDS, prompt=TEXT, echo_code, debug, bus_address=unix:..."
