@@ -102,6 +102,17 @@ entries and users with more than one entry are refused and reported; a PIN
 does not carry over (twofactor asks for the code alone). Exit status 1 when
 any entry was not imported.";
 
+const DOCTOR_ABOUT: &str = "\
+Admin: check this machine's PAM stacks, sshd configuration and twofactor.toml
+for setups that lock users out or let them in without a code.
+
+Each finding names the file and line, why it matters and the fix. Needs root
+on the live system (it runs `sshd -T`); with --root DIR it reads a copy of a
+system under DIR instead. Exit status: 2 when something it needs could not be
+read, else 1 when a finding is a warning or an error, else 0. With --user, a
+dry run: what USER is asked at each service's login (exit 0, or 2 when the
+daemon cannot be reached).";
+
 /// Set up and manage two-factor authentication (TOTP) for logins on this system.
 #[derive(Debug, Parser)]
 #[command(
@@ -152,6 +163,9 @@ pub enum Command {
     /// Admin: take over google-authenticator or pam_oath enrollments.
     #[command(long_about = IMPORT_ABOUT)]
     Import(ImportArgs),
+    /// Admin: check PAM and sshd setups for lockouts and bypasses.
+    #[command(long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
     /// Write the man pages or shell completions (for packaging).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -344,6 +358,19 @@ pub struct OathArgs {
     /// Import only USER (repeatable; default: everyone).
     #[arg(long = "user", value_name = "USER")]
     pub users: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Check the system under DIR (its etc/pam.d, etc/ssh, ...).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Dry run: what USER is asked at each login with the module.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod io;
 mod cli;
 mod client;
 mod commands;
+mod doctor;
 mod error;
 mod format;
 mod migrate;

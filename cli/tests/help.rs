@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "temp-code",
     "delivery",
     "import",
+    "doctor",
     "generate",
 ];
 

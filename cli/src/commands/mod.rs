@@ -25,6 +25,9 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<(), CliError> {
     if let Command::Generate(args) = &cli.command {
         return generate::generate(args, io);
     }
+    if let Command::Doctor(args) = &cli.command {
+        return crate::doctor::doctor(args, io);
+    }
     let me = Invoker::current();
     let daemon = BusDaemon::connect(&crate::client::bus_address())?;
     dispatch(cli.command, &daemon, &me, io)
@@ -50,6 +53,7 @@ pub fn dispatch(
         Command::TempCode(args) => lifecycle::temp_code(&args, daemon, io),
         Command::Delivery(args) => lifecycle::delivery(&args, daemon, io),
         Command::Import(args) => import::import(&args, daemon, io),
+        Command::Doctor(args) => crate::doctor::doctor(&args, io),
         Command::Generate(args) => generate::generate(&args, io),
     }
 }
