@@ -1424,3 +1424,5 @@ fn another_spelling_of_an_enrolled_name_is_no_such_user() {
         assert_eq!(reply.outcome, VerifyOutcome::Accepted);
     }
 }
+
+mod candidates;
