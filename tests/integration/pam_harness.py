@@ -213,15 +213,15 @@ class Enrolled:
         token.waits = 0
         return token
 
-    def code(self):
-        """The code for the earliest unspent step inside the daemon's ±1 window (oathtool).
-        Waits for the clock only if the next step is still beyond the window."""
+    def code(self, digits=6):
+        """The code (of `digits` digits) for the earliest unspent step inside the daemon's ±1
+        window (oathtool). Waits for the clock only if the next step is still beyond it."""
         while True:
             now_step = int(time.time()) // 30
             step = max(self.step + 1, now_step)
             if step <= now_step + 1:
                 self.step = step
-                return oathtool(self.secret, at=step * 30)
+                return oathtool(self.secret, at=step * 30, digits=digits)
             self.waits += 1
             time.sleep(max((step - 1) * 30 - time.time() + 0.05, 0.05))
 
