@@ -185,7 +185,11 @@ impl Service {
             _ => return Err(invalid("unknown algorithm")),
         };
         if !codes::TOTP_DIGITS.contains(&(imported.digits as usize)) {
-            return Err(invalid("codes must have 6 to 8 digits"));
+            return Err(invalid(&format!(
+                "codes must have {} to {} digits",
+                codes::TOTP_DIGITS.start(),
+                codes::TOTP_DIGITS.end()
+            )));
         }
         if !(15..=120).contains(&imported.period) {
             return Err(invalid("the period must be 15 to 120 seconds"));
