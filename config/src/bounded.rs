@@ -36,7 +36,7 @@ macro_rules! bounded_u32 {
 
 bounded_u32!(
     /// Digits of a TOTP code: 6 (what apps default to) or 8.
-    Digits, default 6, allowed [6u32, 8], "digits must be 6 or 8"
+    Digits, default 6, allowed twofactor_proto::codes::CONFIGURABLE_TOTP_DIGITS, "digits must be 6 or 8"
 );
 bounded_u32!(
     /// Seconds per TOTP step.

@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 
 use crate::secret::{constant_time_eq, fill_random};
 
-/// Digits in one backup code.
-pub const BACKUP_CODE_DIGITS: usize = 10;
+pub use twofactor_proto::codes::BACKUP_CODE_DIGITS;
+use twofactor_proto::codes::{BACKUP_CODE_GROUPS, group};
 const SALT_LEN: usize = 16;
 const HASH_LEN: usize = 32;
 
@@ -31,16 +31,6 @@ fn default_digits() -> usize {
 
 /// Codes shown to the user once, formatted `12345-67890`.
 pub type PlainCodes = Vec<Zeroizing<String>>;
-
-/// Digits of a code typed as `12345-67890`, `12345 67890` or `1234567890`.
-pub fn normalize(code: &str) -> Zeroizing<String> {
-    Zeroizing::new(code.chars().filter(|c| c.is_ascii_digit()).collect())
-}
-
-/// Whether typed text has the shape of one of our backup codes (after normalizing).
-pub fn looks_like_backup_code(digits: &str) -> bool {
-    digits.len() == BACKUP_CODE_DIGITS
-}
 
 fn hash(digits: &str, salt: &[u8]) -> std::io::Result<Zeroizing<[u8; HASH_LEN]>> {
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
@@ -129,18 +119,11 @@ pub fn generate(count: usize) -> std::io::Result<(PlainCodes, BackupCodeHashes)>
         }
     }
     let hashes = BackupCodeHashes::of(&codes)?;
-    let plain = codes.iter().map(|digits| group(digits, 5)).collect();
-    Ok((plain, hashes))
-}
-
-/// `1234567890` as `12345-67890` (groups of `size`).
-pub fn group(digits: &str, size: usize) -> Zeroizing<String> {
-    let groups: Vec<&str> = digits
-        .as_bytes()
-        .chunks(size)
-        .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
+    let plain = codes
+        .iter()
+        .map(|digits| group(digits, BACKUP_CODE_GROUPS[0]))
         .collect();
-    Zeroizing::new(groups.join("-"))
+    Ok((plain, hashes))
 }
 
 /// Uniform random decimal digits (rejection sampling, no modulo bias).
@@ -217,6 +200,7 @@ pub fn dummy_check(digits: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twofactor_proto::codes::normalize;
 
     #[test]
     fn ten_distinct_well_formed_codes() {

@@ -13,7 +13,7 @@ use futures_lite::StreamExt;
 // lists the out arguments of a literal tuple one by one, as they travel on the wire.
 use twofactor_proto::{
     EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, UserStatus,
-    VerifyOutcome,
+    VerifyOutcome, VerifyReply,
 };
 use zbus::message::Header;
 use zbus::{Connection, fdo};
@@ -244,7 +244,8 @@ impl Daemon {
         "failures_since_success",
         "last_failure_time",
         "temporary_code_used",
-        "offer_new_backup_codes"
+        "offer_new_backup_codes",
+        "code_replayed"
     ))]
     async fn verify(
         &self,
@@ -253,10 +254,43 @@ impl Daemon {
         user: String,
         code: String,
         context: LoginContext,
-    ) -> Result<(VerifyOutcome, bool, u32, i64, u64, u32, u64, bool, bool), Error> {
+    ) -> Result<
+        (
+            VerifyOutcome,
+            bool,
+            u32,
+            i64,
+            u64,
+            u32,
+            u64,
+            bool,
+            bool,
+            bool,
+        ),
+        Error,
+    > {
         let code = zeroize::Zeroizing::new(code);
         self.run(&header, connection, move |service, caller, now| {
             service.verify(caller, &user, &code, &context, now)
+        })
+        .await
+        .map(Into::into)
+    }
+
+    #[zbus(out_args("reply", "accepted_index"))]
+    async fn verify_any(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+        codes: Vec<String>,
+        context: LoginContext,
+    ) -> Result<(VerifyReply, i32), Error> {
+        let codes: Vec<zeroize::Zeroizing<String>> =
+            codes.into_iter().map(zeroize::Zeroizing::new).collect();
+        self.run(&header, connection, move |service, caller, now| {
+            let codes: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
+            service.verify_any(caller, &user, &codes, &context, now)
         })
         .await
         .map(Into::into)

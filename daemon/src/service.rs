@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use twofactor_config::{Config, LoginSource, Policy, PolicyDecision};
 use twofactor_proto::{
     BACKUP_CODE_COUNT, BACKUP_CODES_LOW, EnrollmentOffer, Error, LoginAction, LoginContext,
-    LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyOutcome,
-    VerifyReply,
+    LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyAnyReply,
+    VerifyOutcome, VerifyReply, codes,
 };
 use zeroize::Zeroizing;
 
@@ -104,15 +104,26 @@ impl Factor {
 enum Attempt {
     Accepted {
         factor: Factor,
+        /// Which of the candidates.
+        index: usize,
         failures_before: u32,
         last_failure_before: u64,
     },
     Rejected {
-        skew_seconds: Option<i64>,
+        misses: Misses,
         now_locked: bool,
     },
     Delayed(u64),
     Locked,
+}
+
+/// What a rejected attempt can tell the user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Misses {
+    /// The TOTP code matches the device's clock off by this many seconds.
+    skew_seconds: Option<i64>,
+    /// The TOTP code was right but already used.
+    replayed: bool,
 }
 
 /// The daemon's logic.
@@ -158,12 +169,18 @@ fn check_user_name(user: &str) -> Result<(), Error> {
 
 /// A code argument reduced to its digits, after checking its shape.
 fn code_digits(code: &str) -> Result<Zeroizing<String>, Error> {
-    if !twofactor_proto::is_plausible_code(code) {
-        return Err(Error::InvalidInput(
-            "a code is 6 or 8 digits, or a 10-digit backup code".into(),
-        ));
+    if !codes::is_plausible_code(code) {
+        return Err(Error::InvalidInput(format!(
+            "a code is {} to {} digits, a backup code {} digits, a temporary code {} digits \
+             (at most {} characters with dashes or spaces)",
+            codes::TOTP_DIGITS.start(),
+            codes::TOTP_DIGITS.end(),
+            codes::BACKUP_CODE_DIGITS,
+            codes::TEMPORARY_CODE_DIGITS,
+            codes::MAX_CODE_LEN,
+        )));
     }
-    Ok(backup::normalize(code))
+    Ok(codes::normalize(code))
 }
 
 fn check_context(context: &LoginContext) -> Result<(), Error> {
@@ -430,7 +447,7 @@ impl Service {
     fn attempt(
         &self,
         record: &mut UserRecord,
-        digits: &str,
+        candidates: &[Zeroizing<String>],
         allowed: &[Factor],
         now: u64,
     ) -> Result<Attempt, Error> {
@@ -448,12 +465,13 @@ impl Service {
                 return Ok(Attempt::Delayed(ready_at - now));
             }
         }
-        let mut skew_seconds = None;
-        let accepted = self.match_factor(record, digits, allowed, now, &mut skew_seconds)?;
+        let mut misses = Misses::default();
+        let accepted = self.match_factor(record, candidates, allowed, now, &mut misses)?;
         let attempts = &mut record.attempts;
-        if let Some(factor) = accepted {
+        if let Some((factor, index)) = accepted {
             let outcome = Attempt::Accepted {
                 factor,
+                index,
                 failures_before: attempts.failures_since_success,
                 last_failure_before: attempts.last_failure,
             };
@@ -468,22 +486,26 @@ impl Service {
             .lockout
             .locks_at(attempts.consecutive_failures);
         attempts.locked = now_locked;
-        Ok(Attempt::Rejected {
-            skew_seconds,
-            now_locked,
-        })
+        Ok(Attempt::Rejected { misses, now_locked })
     }
 
-    /// The factor `digits` matches, spending it in `record`. Each `allowed` kind of code is
-    /// tried that has the length typed; all comparisons are constant-time.
+    /// The factor one of `candidates` (normalized) matches, and which candidate, spending it
+    /// in `record`. Each `allowed` kind of code is tried once, against the first candidate of
+    /// its length: more candidates never mean more guesses. Comparisons are constant-time.
     fn match_factor(
         &self,
         record: &mut UserRecord,
-        digits: &str,
+        candidates: &[Zeroizing<String>],
         allowed: &[Factor],
         now: u64,
-        skew_seconds: &mut Option<i64>,
-    ) -> Result<Option<Factor>, Error> {
+        misses: &mut Misses,
+    ) -> Result<Option<(Factor, usize)>, Error> {
+        let first = |fits: &dyn Fn(&str) -> bool| {
+            candidates
+                .iter()
+                .position(|digits| fits(digits))
+                .and_then(|index| Some((index, candidates.get(index)?.as_str())))
+        };
         let hash_error = |error: std::io::Error| {
             self.log
                 .warning(Line::new("state-error").field("error", error).as_str());
@@ -491,7 +513,9 @@ impl Service {
         };
         if let Some(enrollment) = record.enrollment.as_mut() {
             let totp = &mut enrollment.totp;
-            if allowed.contains(&Factor::Totp) && digits.len() == totp.digits as usize {
+            if allowed.contains(&Factor::Totp)
+                && let Some((index, digits)) = first(&|digits| digits.len() == totp.digits as usize)
+            {
                 let window = totp
                     .window
                     .unwrap_or_else(|| self.config().totp.window.get());
@@ -505,19 +529,19 @@ impl Service {
                 ) {
                     TotpCheck::Accepted { step } => {
                         totp.last_step = Some(step);
-                        return Ok(Some(Factor::Totp));
+                        return Ok(Some((Factor::Totp, index)));
                     }
-                    TotpCheck::Replayed => {}
-                    TotpCheck::Wrong { skew_seconds: skew } => *skew_seconds = skew,
+                    TotpCheck::Replayed => misses.replayed = true,
+                    TotpCheck::Wrong { skew_seconds } => misses.skew_seconds = skew_seconds,
                 }
             }
             let backup_codes = &mut enrollment.backup_codes;
             if allowed.contains(&Factor::Backup)
-                && backup_codes.fits(digits)
-                && let Some(index) = backup_codes.find(digits).map_err(hash_error)?
+                && let Some((index, digits)) = first(&|digits| backup_codes.fits(digits))
+                && let Some(found) = backup_codes.find(digits).map_err(hash_error)?
             {
-                backup_codes.remove(index);
-                return Ok(Some(Factor::Backup));
+                backup_codes.remove(found);
+                return Ok(Some((Factor::Backup, index)));
             }
         }
         for (slot, factor) in [
@@ -531,9 +555,11 @@ impl Service {
                 *slot = None;
                 continue;
             }
-            if code.hash.fits(digits) && code.hash.find(digits).map_err(hash_error)?.is_some() {
+            if let Some((index, digits)) = first(&|digits| code.hash.fits(digits))
+                && code.hash.find(digits).map_err(hash_error)?.is_some()
+            {
                 *slot = None;
-                return Ok(Some(factor));
+                return Ok(Some((factor, index)));
             }
         }
         Ok(None)
@@ -550,7 +576,7 @@ impl Service {
         now: u64,
     ) -> Result<(), Error> {
         let digits = code_digits(code)?;
-        let attempt = self.attempt(record, &digits, allowed, now);
+        let attempt = self.attempt(record, std::slice::from_ref(&digits), allowed, now);
         // The failure count (or the spent code) is stored whatever the outcome.
         self.save(user, record)?;
         match attempt? {
@@ -688,6 +714,19 @@ impl Service {
         now: u64,
     ) -> Result<VerifyReply, Error> {
         let digits = code_digits(code)?;
+        self.verify_candidates(caller, user, &[digits], context, now)
+            .map(|any| any.reply)
+    }
+
+    /// One login attempt with one or more readings of the answer (normalized, checked).
+    fn verify_candidates(
+        &self,
+        caller: &Caller,
+        user: &str,
+        candidates: &[Zeroizing<String>],
+        context: &LoginContext,
+        now: u64,
+    ) -> Result<VerifyAnyReply, Error> {
         self.authorize_user(caller, user)?;
         check_context(context)?;
         let mut reply = VerifyReply {
@@ -700,7 +739,9 @@ impl Service {
             last_failure_time: 0,
             temporary_code_used: false,
             offer_new_backup_codes: false,
+            code_replayed: false,
         };
+        let mut accepted_index = -1;
         let line = |event: &str| {
             self.event(event, user, caller)
                 .field("service", &context.service)
@@ -708,21 +749,27 @@ impl Service {
                 .field("tty", &context.tty)
         };
         let reject_unknown = |reason: &str| {
-            // The work of a real check of this kind of code, so timing does not reveal who
-            // exists: argon2 for backup codes, HMACs for TOTP codes.
-            if backup::looks_like_backup_code(&digits) {
-                backup::dummy_check(&digits);
-            } else {
-                totp::dummy_check(
-                    &digits,
-                    now,
-                    self.config().totp.window.get(),
-                    self.new_params(),
-                );
+            // The work of a real check of these codes, so timing does not reveal who exists:
+            // argon2 for a backup code, HMACs for a TOTP code.
+            let params = self.new_params();
+            if let Some(digits) = candidates
+                .iter()
+                .find(|digits| codes::could_be_backup_code(digits))
+            {
+                backup::dummy_check(digits);
+            }
+            if let Some(digits) = candidates
+                .iter()
+                .find(|digits| digits.len() == params.digits as usize)
+            {
+                totp::dummy_check(digits, now, self.config().totp.window.get(), params);
             }
             self.log
                 .info(line("failed").field("reason", reason).as_str());
-            Ok(reply.clone())
+            Ok(VerifyAnyReply {
+                reply: reply.clone(),
+                accepted_index: -1,
+            })
         };
         if !self.has_exact_account(user)? {
             return reject_unknown("unknown-user");
@@ -735,10 +782,11 @@ impl Service {
         if !record.is_enrolled() && record.live_temporary_code(now).is_none() {
             return reject_unknown("not-enrolled");
         }
-        let attempt = self.attempt(&mut record, &digits, Factor::AT_LOGIN, now)?;
+        let attempt = self.attempt(&mut record, candidates, Factor::AT_LOGIN, now)?;
         match attempt {
             Attempt::Accepted {
                 factor,
+                index,
                 failures_before,
                 last_failure_before,
             } => {
@@ -752,6 +800,7 @@ impl Service {
                 }
                 self.save(user, &record)?;
                 reply.outcome = VerifyOutcome::Accepted;
+                accepted_index = i32::try_from(index).unwrap_or(i32::MAX);
                 reply.backup_code_used = factor == Factor::Backup;
                 reply.temporary_code_used = factor == Factor::Temporary;
                 reply.failures_since_success = failures_before;
@@ -775,16 +824,17 @@ impl Service {
                 reply.offer_new_backup_codes =
                     left == 0 && record.is_enrolled() && self.config().enrollment.at_login;
             }
-            Attempt::Rejected {
-                skew_seconds,
-                now_locked,
-            } => {
+            Attempt::Rejected { misses, now_locked } => {
                 self.save(user, &record)?;
-                reply.clock_skew_seconds = skew_seconds.unwrap_or(0);
+                reply.clock_skew_seconds = misses.skew_seconds.unwrap_or(0);
+                reply.code_replayed = misses.replayed;
                 let mut failed =
                     line("failed").field("failures", record.attempts.consecutive_failures);
-                if let Some(skew) = skew_seconds {
+                if let Some(skew) = misses.skew_seconds {
                     failed = failed.field("clock_offset_seconds", skew);
+                }
+                if misses.replayed {
+                    failed = failed.field("reason", "replayed");
                 }
                 self.log.info(failed.as_str());
                 if now_locked {
@@ -807,7 +857,10 @@ impl Service {
             .enrollment
             .as_ref()
             .map_or(0, |e| e.backup_codes.remaining());
-        Ok(reply)
+        Ok(VerifyAnyReply {
+            reply,
+            accepted_index,
+        })
     }
 
     fn status_of(&self, user: &str, account: Option<&Account>, now: u64) -> UserStatus {
@@ -1307,6 +1360,7 @@ impl Service {
     }
 }
 
+mod candidates;
 mod lifecycle;
 mod roster;
 #[cfg(test)]

@@ -13,6 +13,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MIN_TIMEOUT_SECS: u64 = 1;
 /// Longest accepted `timeout=`.
 pub const MAX_TIMEOUT_SECS: u64 = 60;
+/// Codes one login may try when `tries=` is not given.
+pub const DEFAULT_TRIES: u32 = 3;
+/// Accepted range of `tries=`.
+pub const MIN_TRIES: u32 = 1;
+pub const MAX_TRIES: u32 = 10;
 
 /// Where the code comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +69,10 @@ pub struct Args {
     /// `publickey` success in `SSH_AUTH_INFO_0`, and answer `PAM_SUCCESS` rather than
     /// `PAM_IGNORE` to an exempt user whose key succeeded, so the module can stand alone.
     pub require_publickey: bool,
+    /// `tries=N`: after a rejected code, ask again (without the password), up to N codes in
+    /// all (clamped to 1..=10). Each is its own `Verify` and counts toward the daemon's
+    /// throttling. One try with `use_first_pass` and `forward_pass`.
+    pub tries: u32,
 }
 
 impl Default for Args {
@@ -78,6 +87,7 @@ impl Default for Args {
             bus_address: None,
             enroll_at_login: false,
             require_publickey: false,
+            tries: DEFAULT_TRIES,
         }
     }
 }
@@ -117,6 +127,13 @@ where
                 Ok((timeout, Some(warning))) => {
                     args.timeout = timeout;
                     warnings.push(warning);
+                }
+                Err(warning) => warnings.push(warning),
+            },
+            ("tries", Some(text)) => match parse_tries(text) {
+                Ok((tries, warning)) => {
+                    args.tries = tries;
+                    warnings.extend(warning);
                 }
                 Err(warning) => warnings.push(warning),
             },
@@ -165,6 +182,17 @@ fn parse_timeout(text: &str) -> Result<(Duration, Option<String>), String> {
     Ok((Duration::from_secs(clamped), warning))
 }
 
+/// `tries=` as a whole number, clamped into range (with a warning when clamped).
+fn parse_tries(text: &str) -> Result<(u32, Option<String>), String> {
+    let tries: u64 = text
+        .parse()
+        .map_err(|_| format!("tries={text:?} is not a whole number; using {DEFAULT_TRIES}"))?;
+    let clamped = tries.clamp(u64::from(MIN_TRIES), u64::from(MAX_TRIES));
+    let warning = (clamped != tries)
+        .then(|| format!("tries={tries} out of range {MIN_TRIES}..={MAX_TRIES}; using {clamped}"));
+    Ok((u32::try_from(clamped).unwrap_or(DEFAULT_TRIES), warning))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +225,7 @@ mod tests {
             "bus_address=unix:path=/tmp/x/bus.sock",
             "enroll_at_login",
             "require_publickey",
+            "tries=5",
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -211,6 +240,7 @@ mod tests {
                 bus_address: Some("unix:path=/tmp/x/bus.sock".into()),
                 enroll_at_login: true,
                 require_publickey: true,
+                tries: 5,
             }
         );
         assert!(
@@ -260,6 +290,32 @@ mod tests {
             let (args, warnings) = parsed(&[raw]);
             assert_eq!(args.timeout, Duration::from_secs(seconds), "{raw}");
             assert_eq!(!warnings.is_empty(), warns, "{raw}: {warnings:?}");
+        }
+    }
+
+    #[test]
+    fn tries_are_clamped() {
+        assert_eq!(Args::default().tries, 3);
+        for (raw, tries, warns) in [
+            ("tries=0", 1, true),
+            ("tries=1", 1, false),
+            ("tries=10", 10, false),
+            ("tries=11", 10, true),
+            ("tries=99999999999999999", 10, true),
+        ] {
+            let (args, warnings) = parsed(&[raw]);
+            assert_eq!(args.tries, tries, "{raw}");
+            assert_eq!(!warnings.is_empty(), warns, "{raw}: {warnings:?}");
+        }
+        for raw in [
+            "tries=",
+            "tries=-1",
+            "tries=two",
+            "tries=99999999999999999999",
+        ] {
+            let (args, warnings) = parsed(&[raw]);
+            assert_eq!(args.tries, DEFAULT_TRIES, "{raw}");
+            assert_eq!(warnings.len(), 1, "{raw}");
         }
     }
 

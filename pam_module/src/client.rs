@@ -29,7 +29,8 @@ use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
 use twofactor_proto::{
-    self as proto, Daemon1Proxy, LoginContext, LoginEnrollment, LoginPlan, VerifyReply,
+    self as proto, Daemon1Proxy, LoginContext, LoginEnrollment, LoginPlan, VerifyAnyReply,
+    VerifyReply,
 };
 use zbus::Connection;
 use zbus::connection::Builder;
@@ -245,6 +246,16 @@ impl DaemonClient for BusSession<'_> {
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError> {
         self.call(|daemon| async move { daemon.verify(user, code, context).await })
+            .await
+    }
+
+    async fn verify_any(
+        &self,
+        user: &str,
+        codes: &[&str],
+        context: &LoginContext,
+    ) -> Result<VerifyAnyReply, ClientError> {
+        self.call(|daemon| async move { daemon.verify_any(user, codes, context).await })
             .await
     }
 

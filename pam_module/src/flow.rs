@@ -17,8 +17,8 @@ use std::fmt;
 
 use time::UtcOffset;
 use twofactor_proto::{
-    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyOutcome,
-    VerifyReply, is_plausible_code, is_valid_username,
+    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyAnyReply,
+    VerifyOutcome, VerifyReply, is_plausible_code, is_valid_username,
 };
 use zeroize::Zeroizing;
 
@@ -27,7 +27,10 @@ use crate::client::ClientError;
 use crate::log::{Level, Log};
 use crate::messages;
 
+mod code;
 mod lifecycle;
+
+pub use code::forward_pass_readings;
 
 /// The conversation could not ask the user (no conversation function, it failed, or the
 /// answer was not UTF-8).
@@ -67,6 +70,13 @@ pub trait DaemonClient {
         code: &str,
         context: &LoginContext,
     ) -> Result<VerifyReply, ClientError>;
+    /// `VerifyAny`: several readings of one answer, as one attempt.
+    async fn verify_any(
+        &self,
+        user: &str,
+        codes: &[&str],
+        context: &LoginContext,
+    ) -> Result<VerifyAnyReply, ClientError>;
     /// `BeginLoginEnrollment`: a new key, pending under the returned token.
     async fn begin_login_enrollment(
         &self,
@@ -140,9 +150,19 @@ pub enum Outcome {
 /// What [`authenticate`] decided.
 pub struct Verdict {
     pub outcome: Outcome,
-    /// `forward_pass`: the password part of the answer, for `PAM_AUTHTOK`. Set whenever the
-    /// user answered, whatever the outcome, so the next module behaves the same either way.
+    /// `forward_pass`: what the next module gets in `PAM_AUTHTOK`. Set whenever the user
+    /// answered, whatever the outcome, so the next module never prompts, either way: the
+    /// password of the reading whose code the daemon accepted, or else the answer as typed (no
+    /// reading was confirmed, so none is guessed).
     pub forward_authtok: Option<Zeroizing<String>>,
+}
+
+/// What one try at a code came to.
+enum Try {
+    /// The login ends with this.
+    Done(Outcome),
+    /// The code was wrong (or not a code), and the user was told: another try may follow.
+    Rejected,
 }
 
 impl fmt::Debug for Verdict {
@@ -156,9 +176,6 @@ impl fmt::Debug for Verdict {
             .finish()
     }
 }
-
-/// Digits of the code at the end of a `forward_pass` answer.
-pub const FORWARD_PASS_CODE_DIGITS: usize = 6;
 
 /// Runs the login flow for one `pam_sm_authenticate` call.
 pub async fn authenticate<D: DaemonClient>(
@@ -216,10 +233,16 @@ impl<D: DaemonClient> Flow<'_, D> {
                 Level::Notice,
                 format_args!("invalid user name {user:?}: asking for a code, then denying"),
             );
-            return match self.obtain_code("", false).await {
-                Ok(_) => self.wrong_code(),
-                Err(outcome) => outcome,
-            };
+            if self.args.code_source == CodeSource::ForwardPass {
+                return self.forward_pass_for_nobody();
+            }
+            for attempt in 1..=self.tries() {
+                if let Err(outcome) = self.obtain_code("", false, attempt > 1).await {
+                    return outcome;
+                }
+                self.wrong_code();
+            }
+            return Outcome::AuthErr;
         }
 
         let plan = match self.daemon.login_plan(user, &self.request.context).await {
@@ -269,13 +292,46 @@ impl<D: DaemonClient> Flow<'_, D> {
         }
     }
 
-    /// `can_send_code`: an empty answer to the prompt has the daemon send a code.
+    /// `can_send_code`: an empty answer to the first prompt has the daemon send a code. After a
+    /// rejected code the user may try again, up to `tries=` in all, each try its own `Verify`.
     async fn prompt_and_verify(&mut self, intro: &str, can_send_code: bool) -> Outcome {
-        let code = match self.obtain_code(intro, can_send_code).await {
-            Ok(code) => code,
-            Err(outcome) => return outcome,
-        };
-        if !is_plausible_code(&code) {
+        if self.args.code_source == CodeSource::ForwardPass {
+            return self.forward_pass(intro).await;
+        }
+        let tries = self.tries();
+        for attempt in 1..=tries {
+            let again = attempt > 1;
+            let (intro, can_send_code) = if again {
+                ("", false)
+            } else {
+                (intro, can_send_code)
+            };
+            let code = match self.obtain_code(intro, can_send_code, again).await {
+                Ok(code) => code,
+                Err(outcome) => return outcome,
+            };
+            match self.try_code(&code).await {
+                Try::Done(outcome) => return outcome,
+                Try::Rejected if attempt < tries => self.debug(format_args!(
+                    "try {attempt} of {tries} rejected; asking again"
+                )),
+                Try::Rejected => {}
+            }
+        }
+        Outcome::AuthErr
+    }
+
+    /// How many codes this login may try: `tries=` where the module may prompt again, else
+    /// one (`use_first_pass` never prompts; `forward_pass` would need the password again).
+    fn tries(&self) -> u32 {
+        match self.args.code_source {
+            CodeSource::Prompt | CodeSource::TryFirstPass => self.args.tries,
+            CodeSource::UseFirstPass | CodeSource::ForwardPass => 1,
+        }
+    }
+
+    async fn try_code(&mut self, code: &str) -> Try {
+        if !is_plausible_code(code) {
             self.log(
                 Level::Notice,
                 format_args!(
@@ -284,131 +340,23 @@ impl<D: DaemonClient> Flow<'_, D> {
                     self.origin()
                 ),
             );
-            return self.wrong_code();
+            self.wrong_code();
+            return Try::Rejected;
         }
         match self
             .daemon
-            .verify(&self.request.user, &code, &self.request.context)
+            .verify(&self.request.user, code, &self.request.context)
             .await
         {
-            Ok(reply) => self.render(&reply).await,
+            Ok(reply) => {
+                let outcome = self.render(&reply).await;
+                if reply.outcome == VerifyOutcome::Rejected {
+                    Try::Rejected
+                } else {
+                    Try::Done(outcome)
+                }
+            }
             Err(error) => self.verify_failed(&error),
-        }
-    }
-
-    /// The code, trimmed and non-empty, from wherever the arguments say; or the outcome to
-    /// return when there is none. With `can_send_code`, an empty answer to a prompt (not to
-    /// `forward_pass`'s, and never with `use_first_pass`) has a code sent, then asks once more.
-    async fn obtain_code(
-        &mut self,
-        intro: &str,
-        can_send_code: bool,
-    ) -> Result<Zeroizing<String>, Outcome> {
-        let mut prompted = false;
-        let code = match self.args.code_source {
-            CodeSource::Prompt => {
-                prompted = true;
-                self.ask(intro, can_send_code)?
-            }
-            CodeSource::UseFirstPass => match &self.request.authtok {
-                Some(authtok) => {
-                    self.debug(format_args!("use_first_pass: code taken from PAM_AUTHTOK"));
-                    Zeroizing::new(authtok.trim().to_owned())
-                }
-                None => {
-                    self.log(
-                        Level::Notice,
-                        format_args!(
-                            "use_first_pass, but no PAM_AUTHTOK for {:?}",
-                            self.request.user
-                        ),
-                    );
-                    Zeroizing::new(String::new())
-                }
-            },
-            CodeSource::TryFirstPass => match &self.request.authtok {
-                Some(authtok) if is_plausible_code(authtok.trim()) => {
-                    self.debug(format_args!("try_first_pass: code taken from PAM_AUTHTOK"));
-                    Zeroizing::new(authtok.trim().to_owned())
-                }
-                // Unset, or (typically) the password of the module before: ask.
-                _ => {
-                    prompted = true;
-                    self.ask(intro, can_send_code)?
-                }
-            },
-            CodeSource::ForwardPass => self.ask_forward_pass(intro)?,
-        };
-        if code.is_empty() && prompted && can_send_code {
-            return self.send_code_and_ask().await;
-        }
-        if code.is_empty() {
-            self.conv.error(messages::NO_CODE);
-            self.log(
-                Level::Notice,
-                format_args!("no code given for {:?}", self.request.user),
-            );
-            return Err(Outcome::AuthErr);
-        }
-        Ok(code)
-    }
-
-    /// Prompts for the code; `can_send_code` says so in the (default) prompt.
-    fn ask(&mut self, intro: &str, can_send_code: bool) -> Result<Zeroizing<String>, Outcome> {
-        if !intro.is_empty() {
-            self.conv.info(intro);
-        }
-        let default = if can_send_code {
-            messages::SEND_PROMPT
-        } else {
-            messages::CODE_PROMPT
-        };
-        let text = self.args.prompt.as_deref().unwrap_or(default);
-        let answer = self.prompt(text, self.args.echo_code)?;
-        Ok(Zeroizing::new(answer.trim().to_owned()))
-    }
-
-    /// Prompts once for password and code; keeps the password for the next module.
-    fn ask_forward_pass(&mut self, intro: &str) -> Result<Zeroizing<String>, Outcome> {
-        if !intro.is_empty() {
-            self.conv.info(intro);
-        }
-        let answer = self.prompt(messages::FORWARD_PASS_PROMPT, false)?;
-        let (password, code) = split_forward_pass(&answer);
-        self.forward_authtok = Some(password);
-        match code {
-            Some(code) => Ok(code),
-            None => {
-                self.log(
-                    Level::Notice,
-                    format_args!(
-                        "forward_pass: the answer for {:?} does not end in {FORWARD_PASS_CODE_DIGITS} digits",
-                        self.request.user
-                    ),
-                );
-                // Answered, but with no code: the same as a wrong one.
-                Err(self.wrong_code())
-            }
-        }
-    }
-
-    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, Outcome> {
-        match self.conv.prompt(text, echo) {
-            Ok(Some(answer)) => Ok(answer),
-            Ok(None) => {
-                self.log(
-                    Level::Notice,
-                    format_args!("no answer to the prompt for {:?}", self.request.user),
-                );
-                Err(Outcome::AuthErr)
-            }
-            Err(error) => {
-                self.log(
-                    Level::Error,
-                    format_args!("conversation failed for {:?}: {error}", self.request.user),
-                );
-                Err(Outcome::ConvErr)
-            }
         }
     }
 
@@ -443,16 +391,25 @@ impl<D: DaemonClient> Flow<'_, D> {
                 Outcome::Success
             }
             VerifyOutcome::Rejected => {
-                self.conv.error(messages::WRONG_CODE);
+                if reply.code_replayed {
+                    self.conv.error(messages::CODE_REPLAYED);
+                } else {
+                    self.conv.error(messages::WRONG_CODE);
+                }
                 if let Some(hint) = messages::clock_skew_hint(reply.clock_skew_seconds) {
                     self.conv.info(&hint);
                 }
                 self.log(
                     Level::Notice,
                     format_args!(
-                        "rejected code for {user:?}{} (clock skew {} s)",
+                        "rejected code for {user:?}{} (clock skew {} s{})",
                         self.origin(),
-                        reply.clock_skew_seconds
+                        reply.clock_skew_seconds,
+                        if reply.code_replayed {
+                            ", replayed"
+                        } else {
+                            ""
+                        }
                     ),
                 );
                 Outcome::AuthErr
@@ -504,7 +461,7 @@ impl<D: DaemonClient> Flow<'_, D> {
     }
 
     /// Once the daemon has said "prompt", no failure is ever ignorable.
-    fn verify_failed(&mut self, error: &ClientError) -> Outcome {
+    fn verify_failed(&mut self, error: &ClientError) -> Try {
         self.log(
             Level::Error,
             format_args!(
@@ -515,9 +472,10 @@ impl<D: DaemonClient> Flow<'_, D> {
         );
         match error {
             ClientError::Daemon(proto::Error::WrongCode(_) | proto::Error::InvalidInput(_)) => {
-                self.wrong_code()
+                self.wrong_code();
+                Try::Rejected
             }
-            _ => self.client_failed(error),
+            _ => Try::Done(self.client_failed(error)),
         }
     }
 
@@ -583,25 +541,5 @@ pub fn publickey_missing(auth_info: Option<&str>) -> Option<&'static str> {
         Some(info) if info.trim().is_empty() => Some("SSH_AUTH_INFO_0 is empty"),
         Some(info) if info.lines().any(|line| line.starts_with("publickey ")) => None,
         Some(_) => Some("SSH_AUTH_INFO_0 names no publickey method"),
-    }
-}
-
-/// Splits a `forward_pass` answer into the password and the code.
-///
-/// The code is the last [`FORWARD_PASS_CODE_DIGITS`] characters when they are all ASCII
-/// digits; the password is everything before them, exactly as typed (so type the code right
-/// after the password, with no space). Without such a code, the whole answer is the password.
-/// Trailing whitespace is not trimmed: it may belong to the password.
-pub fn split_forward_pass(answer: &str) -> (Zeroizing<String>, Option<Zeroizing<String>>) {
-    let split = answer
-        .len()
-        .checked_sub(FORWARD_PASS_CODE_DIGITS)
-        .and_then(|at| answer.split_at_checked(at));
-    match split {
-        Some((password, code)) if code.bytes().all(|b| b.is_ascii_digit()) => (
-            Zeroizing::new(password.to_owned()),
-            Some(Zeroizing::new(code.to_owned())),
-        ),
-        _ => (Zeroizing::new(answer.to_owned()), None),
     }
 }

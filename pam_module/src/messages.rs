@@ -7,13 +7,15 @@ use twofactor_proto::EnrollmentOffer;
 use zeroize::Zeroizing;
 
 /// The code prompt, unless `prompt=` says otherwise.
-pub const CODE_PROMPT: &str = "Verification code: ";
+pub const CODE_PROMPT: &str = "Verification code or backup code: ";
 /// The one prompt of `forward_pass`.
 pub const FORWARD_PASS_PROMPT: &str = "Password & verification code: ";
 
 /// A wrong code, and every answer that is not a code: the same text whatever the reason, so
 /// that the answer does not tell an unknown user from a known one.
 pub const WRONG_CODE: &str = "Wrong verification code.";
+/// A right code whose time step was already used (by this login or on another host).
+pub const CODE_REPLAYED: &str = "This code was already used. Wait for the next one.";
 /// An empty answer.
 pub const NO_CODE: &str = "No verification code entered.";
 /// `Deny` without a message from the daemon.
@@ -30,7 +32,8 @@ pub const LOCKED: &str = "Too many failed attempts: verification codes for this 
 
 /// The code prompt when the daemon can send a code (`can_send_code`), unless `prompt=` says
 /// otherwise.
-pub const SEND_PROMPT: &str = "Verification code (or press Enter to have one sent): ";
+pub const SEND_PROMPT: &str =
+    "Verification code or backup code (or press Enter to have a code sent): ";
 /// A code was sent, but could not be: why, when the daemon gives no better text.
 pub const SEND_FAILED: &str = "No code could be sent.";
 /// Sending failed on the daemon's side (the delivery program failed).

@@ -15,23 +15,24 @@ use std::time::Duration;
 
 use time::UtcOffset;
 use twofactor_proto::{
-    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyOutcome,
-    VerifyReply,
+    self as proto, LoginAction, LoginContext, LoginEnrollment, LoginPlan, VerifyAnyReply,
+    VerifyOutcome, VerifyReply,
 };
 use zeroize::Zeroizing;
 
 use crate::args::{self, Args};
 use crate::client::ClientError;
-use crate::flow::{
-    ConvError, Conversation, DaemonClient, Outcome, Request, Verdict, authenticate,
-    split_forward_pass,
-};
+use crate::flow::{ConvError, Conversation, DaemonClient, Outcome, Request, Verdict, authenticate};
 use crate::log::{Level, Log};
 
+/// `forward_pass` with every kind of code.
+mod forward_pass;
 /// Enrollment at login, codes sent by another channel, and what follows an accepted code.
 mod lifecycle;
 /// `require_publickey`: what sshd's `SSH_AUTH_INFO_0` lets through.
 mod publickey;
+/// `tries=`, replayed codes.
+mod tries;
 
 // ---------------------------------------------------------------------------------------------
 // The scripted conversation
@@ -60,7 +61,7 @@ fn secret(prompt: &'static str, answer: &'static str) -> Step {
 }
 
 fn code(answer: &'static str) -> Step {
-    secret("Verification code: ", answer)
+    secret(crate::messages::CODE_PROMPT, answer)
 }
 
 fn info(text: impl Into<String>) -> Step {
@@ -142,6 +143,7 @@ impl Drop for Script {
 enum Call {
     LoginPlan(String, LoginContext),
     Verify(String, String, LoginContext),
+    VerifyAny(String, Vec<String>, LoginContext),
     BeginLoginEnrollment(String, LoginContext),
     /// User, token, code.
     ConfirmLoginEnrollment(String, String, String, LoginContext),
@@ -159,6 +161,9 @@ type Answers<T> = RefCell<VecDeque<Result<T, ClientError>>>;
 struct FakeDaemon {
     plan: PlanAnswer,
     verify: VerifyAnswer,
+    /// Answers to `Verify` before `verify` takes over, in order.
+    verify_first: Answers<VerifyReply>,
+    verify_any: Answers<VerifyAnyReply>,
     begin: Answers<LoginEnrollment>,
     confirm: Answers<Vec<String>>,
     send: Answers<u64>,
@@ -171,12 +176,24 @@ impl FakeDaemon {
         Self {
             plan,
             verify,
+            verify_first: RefCell::default(),
+            verify_any: RefCell::default(),
             begin: RefCell::default(),
             confirm: RefCell::default(),
             send: RefCell::default(),
             regenerate: RefCell::default(),
             calls: RefCell::new(Vec::new()),
         }
+    }
+
+    fn with_verify_first(self, answers: Vec<Result<VerifyReply, ClientError>>) -> Self {
+        self.verify_first.borrow_mut().extend(answers);
+        self
+    }
+
+    fn with_verify_any(self, answer: Result<VerifyAnyReply, ClientError>) -> Self {
+        self.verify_any.borrow_mut().push_back(answer);
+        self
     }
 
     fn with_begin(self, answer: Result<LoginEnrollment, ClientError>) -> Self {
@@ -248,7 +265,22 @@ impl DaemonClient for FakeDaemon {
         self.calls
             .borrow_mut()
             .push(Call::Verify(user.into(), code.into(), context.clone()));
-        (self.verify)()
+        let queued = self.verify_first.borrow_mut().pop_front();
+        queued.unwrap_or_else(self.verify)
+    }
+
+    async fn verify_any(
+        &self,
+        user: &str,
+        codes: &[&str],
+        context: &LoginContext,
+    ) -> Result<VerifyAnyReply, ClientError> {
+        self.calls.borrow_mut().push(Call::VerifyAny(
+            user.into(),
+            codes.iter().map(|code| (*code).to_owned()).collect(),
+            context.clone(),
+        ));
+        Self::next(&self.verify_any, "VerifyAny")
     }
 
     async fn begin_login_enrollment(
@@ -310,6 +342,10 @@ impl Drop for FakeDaemon {
             );
             assert!(self.send.borrow().is_empty(), "unused SendCode answers");
             assert!(
+                self.verify_first.borrow().is_empty() && self.verify_any.borrow().is_empty(),
+                "unused Verify or VerifyAny answers"
+            );
+            assert!(
                 self.regenerate.borrow().is_empty(),
                 "unused RegenerateBackupCodes answers"
             );
@@ -337,6 +373,7 @@ fn reply(outcome: VerifyOutcome) -> VerifyReply {
         last_failure_time: 0,
         temporary_code_used: false,
         offer_new_backup_codes: false,
+        code_replayed: false,
     }
 }
 
@@ -651,7 +688,7 @@ fn backup_code_and_failures_together() {
 fn rejected_code() {
     let daemon = FakeDaemon::prompting(rejected);
     let run = run(
-        &[],
+        &["tries=1"],
         &request("alice"),
         vec![code("654321"), error(WRONG)],
         &daemon,
@@ -677,7 +714,10 @@ fn rejected_with_the_device_clock_ahead() {
         error(WRONG),
         info("Your device's clock seems to be about 90 s ahead. Check its date and time settings."),
     ];
-    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+    assert_eq!(
+        outcome(&["tries=1"], "alice", steps, &daemon),
+        Outcome::AuthErr
+    );
 }
 
 #[test]
@@ -695,7 +735,10 @@ fn rejected_with_the_device_clock_behind() {
             "Your device's clock seems to be about 5 min behind. Check its date and time settings.",
         ),
     ];
-    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+    assert_eq!(
+        outcome(&["tries=1"], "alice", steps, &daemon),
+        Outcome::AuthErr
+    );
 }
 
 #[test]
@@ -736,14 +779,14 @@ fn empty_answer_is_denied_without_asking_the_daemon() {
 #[test]
 fn no_answer_is_denied() {
     let daemon = FakeDaemon::prompting(never_verify);
-    let steps = vec![Step::Secret("Verification code: ", Answer::Nothing)];
+    let steps = vec![Step::Secret(crate::messages::CODE_PROMPT, Answer::Nothing)];
     assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
 }
 
 #[test]
 fn conversation_failure_is_never_success() {
     let daemon = FakeDaemon::prompting(never_verify);
-    let steps = vec![Step::Secret("Verification code: ", Answer::Fails)];
+    let steps = vec![Step::Secret(crate::messages::CODE_PROMPT, Answer::Fails)];
     let run = run(&[], &request("alice"), steps, &daemon);
     assert_eq!(run.verdict.outcome, Outcome::ConvErr);
     assert!(run.log.contains(Level::Error, "conversation failed"));
@@ -756,7 +799,7 @@ fn implausible_answer_looks_like_a_wrong_code_and_stays_local() {
     for answer in ["abcdef", "12345a", "---", "hunter2", long, "１２３４５６"] {
         let daemon = FakeDaemon::prompting(never_verify);
         let run = run(
-            &[],
+            &["tries=1"],
             &request("alice"),
             vec![code(answer), error(WRONG)],
             &daemon,
@@ -775,9 +818,14 @@ fn unknown_user_is_prompted_like_anybody_else() {
     // The daemon decides Prompt for unknown users; the module must not tell them apart.
     let known = FakeDaemon::prompting(rejected);
     let unknown = FakeDaemon::prompting(rejected);
-    let known_outcome = outcome(&[], "alice", vec![code("123456"), error(WRONG)], &known);
+    let known_outcome = outcome(
+        &["tries=1"],
+        "alice",
+        vec![code("123456"), error(WRONG)],
+        &known,
+    );
     let unknown_outcome = outcome(
-        &[],
+        &["tries=1"],
         "nosuchuser",
         vec![code("123456"), error(WRONG)],
         &unknown,
@@ -802,7 +850,7 @@ fn invalid_user_name_is_prompted_then_denied_without_the_daemon() {
         );
         let steps = vec![code("123456"), error(WRONG)];
         assert_eq!(
-            outcome(&[], user, steps, &daemon),
+            outcome(&["tries=1"], user, steps, &daemon),
             Outcome::AuthErr,
             "{user:?}"
         );
@@ -813,7 +861,7 @@ fn invalid_user_name_is_prompted_then_denied_without_the_daemon() {
 fn invalid_user_name_is_logged_escaped() {
     let daemon = FakeDaemon::new(|| panic!("no daemon call"), never_verify);
     let run = run(
-        &[],
+        &["tries=1"],
         &request("evil\nFAKE LOG LINE"),
         vec![code("123456"), error(WRONG)],
         &daemon,
@@ -895,14 +943,19 @@ fn typed_errors_at_verify_are_auth_err() {
         )))
     });
     assert_eq!(
-        outcome(&[], "alice", vec![code("123456"), error(WRONG)], &daemon),
+        outcome(
+            &["tries=1"],
+            "alice",
+            vec![code("123456"), error(WRONG)],
+            &daemon
+        ),
         Outcome::AuthErr
     );
     let daemon =
         FakeDaemon::prompting(|| Err(ClientError::Daemon(proto::Error::Locked("locked".into()))));
     assert_eq!(
         outcome(
-            &[],
+            &["tries=1"],
             "alice",
             vec![code("123456"), error(crate::messages::LOCKED)],
             &daemon
@@ -916,7 +969,7 @@ fn typed_errors_at_verify_are_auth_err() {
     });
     assert_eq!(
         outcome(
-            &[],
+            &["tries=1"],
             "alice",
             vec![code("123456"), error("Two-factor authentication failed.")],
             &daemon
@@ -963,7 +1016,10 @@ fn unavailable_ignore_does_not_ignore_other_failures() {
 #[test]
 fn echo_code_shows_the_code() {
     let daemon = FakeDaemon::prompting(accepted);
-    let steps = vec![Step::Visible("Verification code: ", Answer::Text("123456"))];
+    let steps = vec![Step::Visible(
+        crate::messages::CODE_PROMPT,
+        Answer::Text("123456"),
+    )];
     assert_eq!(
         outcome(&["echo_code"], "alice", steps, &daemon),
         Outcome::Success
@@ -1054,51 +1110,6 @@ fn try_first_pass_prompts_when_the_authtok_is_a_password() {
 }
 
 #[test]
-fn forward_pass_splits_password_and_code() {
-    let daemon = FakeDaemon::prompting(accepted);
-    let steps = vec![secret("Password & verification code: ", "hunter2123456")];
-    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
-    assert_eq!(run.verdict.outcome, Outcome::Success);
-    assert_eq!(daemon.verified_codes(), vec!["123456"]);
-    assert_eq!(
-        run.verdict.forward_authtok.as_deref().map(String::as_str),
-        Some("hunter2")
-    );
-    run.log.assert_never_mentions(&["hunter2", "123456"]);
-}
-
-#[test]
-fn forward_pass_passes_the_password_on_even_when_the_code_is_wrong() {
-    let daemon = FakeDaemon::prompting(rejected);
-    let steps = vec![
-        secret("Password & verification code: ", "pass word 654321"),
-        error(WRONG),
-    ];
-    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
-    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
-    assert_eq!(daemon.verified_codes(), vec!["654321"]);
-    assert_eq!(
-        run.verdict.forward_authtok.as_deref().map(String::as_str),
-        Some("pass word ")
-    );
-}
-
-#[test]
-fn forward_pass_without_a_code_is_a_wrong_code() {
-    let daemon = FakeDaemon::prompting(never_verify);
-    let steps = vec![
-        secret("Password & verification code: ", "hunter2"),
-        error(WRONG),
-    ];
-    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
-    assert_eq!(run.verdict.outcome, Outcome::AuthErr);
-    assert_eq!(
-        run.verdict.forward_authtok.as_deref().map(String::as_str),
-        Some("hunter2")
-    );
-}
-
-#[test]
 fn forward_pass_on_an_ignore_plan_asks_nothing() {
     let daemon = FakeDaemon::new(|| Ok(plan(LoginAction::Ignore, "")), never_verify);
     let run = run(&["forward_pass"], &request("alice"), vec![], &daemon);
@@ -1116,31 +1127,6 @@ fn forward_pass_conversation_failure() {
     let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
     assert_eq!(run.verdict.outcome, Outcome::ConvErr);
     assert!(run.verdict.forward_authtok.is_none());
-}
-
-#[test]
-fn split_forward_pass_cases() {
-    let split = |answer: &str| {
-        let (password, code) = split_forward_pass(answer);
-        (password.to_string(), code.map(|code| code.to_string()))
-    };
-    assert_eq!(
-        split("hunter2123456"),
-        ("hunter2".into(), Some("123456".into()))
-    );
-    assert_eq!(split("123456"), (String::new(), Some("123456".into())));
-    assert_eq!(split("pw 123456"), ("pw ".into(), Some("123456".into())));
-    assert_eq!(split("12345"), ("12345".into(), None));
-    assert_eq!(split("hunter2"), ("hunter2".into(), None));
-    assert_eq!(split("hunter12345a"), ("hunter12345a".into(), None));
-    assert_eq!(split("123456 "), ("123456 ".into(), None));
-    assert_eq!(split(""), (String::new(), None));
-    // Multi-byte characters just before the code, and in the last six bytes.
-    assert_eq!(
-        split("pässword123456"),
-        ("pässword".into(), Some("123456".into()))
-    );
-    assert_eq!(split("ab€1234"), ("ab€1234".into(), None));
 }
 
 #[test]

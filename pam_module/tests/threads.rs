@@ -354,6 +354,7 @@ fn fake_daemon(address: &str, parent: &str) {
                         last_failure_time: 0,
                         temporary_code_used: false,
                         offer_new_backup_codes: false,
+                        code_replayed: false,
                     };
                     conn.reply(&header, &reply).await.unwrap();
                 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_repr::{Deserialize_repr, Serialize_repr};
 use zbus::Type;
 
+pub mod codes;
+pub use codes::{MAX_CODE_LEN, is_plausible_code};
+
 /// Well-known bus name, owned by `twofactord` (only root may own it, see the bus policy).
 pub const BUS_NAME: &str = "org.twofactor.Daemon1";
 /// Interface name (same as the bus name, by D-Bus convention).
@@ -22,8 +25,8 @@ pub const SYSTEM_BUS_ADDRESS: &str = "unix:path=/run/dbus/system_bus_socket";
 
 /// Longest user name accepted anywhere (Linux `useradd` allows 32).
 pub const MAX_USERNAME_LEN: usize = 64;
-/// Longest code argument: a backup code with generous spacing still fits.
-pub const MAX_CODE_LEN: usize = 32;
+/// Most candidates one `VerifyAny` call may carry (every [`codes::TYPED_SHAPES`] fits).
+pub const MAX_CODE_CANDIDATES: usize = 8;
 /// Longest service, remote host or tty string kept for logs.
 pub const MAX_CONTEXT_LEN: usize = 256;
 /// Number of backup codes issued per enrollment.
@@ -139,6 +142,17 @@ pub struct VerifyReply {
     /// For `Accepted`: no backup codes are left and enrollment at login is on, so the login
     /// may offer a new set right away (`RegenerateBackupCodes`).
     pub offer_new_backup_codes: bool,
+    /// For `Rejected`: the code was right but already used (for this or an earlier login):
+    /// wait for the next one. Still a failed attempt.
+    pub code_replayed: bool,
+}
+
+/// Reply of `VerifyAny`: the outcome for all candidates together, and which one was accepted.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct VerifyAnyReply {
+    pub reply: VerifyReply,
+    /// For `Accepted`: the index of the accepted candidate; otherwise -1.
+    pub accepted_index: i32,
 }
 
 /// Reply of `Status` and `ListUsers`. Never contains a secret or a backup code.
@@ -294,7 +308,19 @@ pub mod reply {
     use super::*;
 
     pub type LoginPlanArgs = (LoginAction, String, bool, bool);
-    pub type VerifyReplyArgs = (VerifyOutcome, bool, u32, i64, u64, u32, u64, bool, bool);
+    pub type VerifyReplyArgs = (
+        VerifyOutcome,
+        bool,
+        u32,
+        i64,
+        u64,
+        u32,
+        u64,
+        bool,
+        bool,
+        bool,
+    );
+    pub type VerifyAnyReplyArgs = (VerifyReply, i32);
     pub type UserStatusArgs = (
         String,
         bool,
@@ -336,7 +362,14 @@ pub mod reply {
                 r.last_failure_time,
                 r.temporary_code_used,
                 r.offer_new_backup_codes,
+                r.code_replayed,
             )
+        }
+    }
+
+    impl From<VerifyAnyReply> for VerifyAnyReplyArgs {
+        fn from(r: VerifyAnyReply) -> Self {
+            (r.reply, r.accepted_index)
         }
     }
 
@@ -411,6 +444,16 @@ pub trait Daemon1 {
 
     /// Check a TOTP or backup code; an accepted code is spent before the reply.
     fn verify(&self, user: &str, code: &str, context: &LoginContext) -> Result<VerifyReply, Error>;
+
+    /// Check up to [`MAX_CODE_CANDIDATES`] readings of one answer (a `forward_pass` answer split
+    /// several ways) as one attempt: at most one failure, and each kind of code is tried
+    /// against the first candidate of its length only. Callers: as `Verify`.
+    fn verify_any(
+        &self,
+        user: &str,
+        codes: &[&str],
+        context: &LoginContext,
+    ) -> Result<VerifyAnyReply, Error>;
 
     /// Enrollment, policy, backup codes left, lockout and last use.
     fn status(&self, user: &str) -> Result<UserStatus, Error>;
@@ -492,16 +535,6 @@ pub fn is_valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// Whether `code` has the shape of a code: at most [`MAX_CODE_LEN`] bytes of ASCII digits,
-/// dashes and spaces, with at least one digit. Checked before any file or crypto work.
-pub fn is_plausible_code(code: &str) -> bool {
-    code.len() <= MAX_CODE_LEN
-        && code.bytes().any(|b| b.is_ascii_digit())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -531,16 +564,6 @@ mod tests {
             &"a".repeat(65),
         ] {
             assert!(!is_valid_username(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn code_shapes() {
-        for ok in ["123456", "12345-67890", "1234 5678 90", " 123456 "] {
-            assert!(is_plausible_code(ok), "{ok}");
-        }
-        for bad in ["", "abcdef", "12345a", "---", &"1".repeat(33), "１２３"] {
-            assert!(!is_plausible_code(bad), "{bad:?}");
         }
     }
 
@@ -594,6 +617,14 @@ mod tests {
         assert_eq!(
             LoginEnrollment::SIGNATURE.to_string(),
             format!("(s{})", EnrollmentOffer::SIGNATURE)
+        );
+        assert_eq!(
+            VerifyAnyReply::SIGNATURE.to_string(),
+            format!("({}i)", VerifyReply::SIGNATURE)
+        );
+        assert_eq!(
+            VerifyAnyReplyArgs::SIGNATURE.to_string(),
+            VerifyAnyReply::SIGNATURE.to_string()
         );
     }
 

@@ -5,7 +5,7 @@
 
 Owns org.twofactor.Daemon1 on the bus at ADDRESS, answers `LoginPlan` with Prompt (1, "")
 and `Verify` with Accepted (0, False, 10, 0, 0, 0, 0); zbus sends a returned struct as the
-reply's out arguments, so these are the out arguments, with the signatures "ysbb" and "ybuxtutbb"
+reply's out arguments, so these are the out arguments, with the signatures "ysbb" and "ybuxtutbbb"
 the real daemon uses. Every method call it receives is appended to LOGFILE as one JSON line,
 so a test can tell whether a client talked to it at all.
 
@@ -27,7 +27,7 @@ PRIMARY_OWNER = 1
 
 ANSWERS = {
     "LoginPlan": ("ysbb", (1, "", False, False)),
-    "Verify": ("ybuxtutbb", (0, False, 10, 0, 0, 0, 0, False, False)),
+    "Verify": ("ybuxtutbbb", (0, False, 10, 0, 0, 0, 0, False, False, False)),
 }
 
 

@@ -30,10 +30,11 @@ IMPOSTOR = pathlib.Path(__file__).with_name("impostor.py")
 SUCCESS = "pamtester: successfully authenticated"
 AUTH_ERR = "Authentication failure"                                          # PAM_AUTH_ERR
 AUTHINFO_UNAVAIL = "Authentication service cannot retrieve authentication info"  # ..._UNAVAIL
-PROMPT = "Verification code: "
+PROMPT = "Verification code or backup code: "
 
 # The module's texts (pam_module/src/messages.rs), spelled once for the tests.
 WRONG_CODE = "Wrong verification code."
+REPLAYED = "This code was already used. Wait for the next one."
 UNAVAILABLE = ("Two-factor authentication is unavailable right now. Try again later, "
                "or ask an administrator.")
 LOCKED = ("Too many failed attempts: verification codes for this account are locked. "
@@ -147,16 +148,21 @@ def pamtester_spawn(service_dir, service, user, items=None, timeout=30):
 
 
 def answer_password_and_code(child, password, code):
-    """Answers a spawned login's "Password:" (pam_unix) and "Verification code:" (ours) and
-    waits for it to end. Returns (exit status, everything it printed after the code)."""
+    """Answers a spawned login's "Password:" (pam_unix) and the code prompt (ours) with `code`
+    (or each of a list of codes, one per try), then an empty line to any further try, and
+    waits for it to end. Returns (exit status, everything it printed after the first code)."""
     import pexpect
+    codes = [code] if isinstance(code, str) else list(code)
+    output = ""
     try:
         child.expect("Password:")
         child.sendline(password)
-        child.expect("Verification code:")
-        child.sendline(code)
-        child.expect(pexpect.EOF)
-        output = child.before
+        child.expect_exact(PROMPT)
+        child.sendline(codes.pop(0))
+        while child.expect_exact([PROMPT, pexpect.EOF]) == 0:
+            output += child.before + PROMPT
+            child.sendline(codes.pop(0) if codes else "")
+        output += child.before
     finally:
         child.close()
     return child.exitstatus, output
@@ -207,15 +213,15 @@ class Enrolled:
         token.waits = 0
         return token
 
-    def code(self):
-        """The code for the earliest unspent step inside the daemon's ±1 window (oathtool).
-        Waits for the clock only if the next step is still beyond the window."""
+    def code(self, digits=6):
+        """The code (of `digits` digits) for the earliest unspent step inside the daemon's ±1
+        window (oathtool). Waits for the clock only if the next step is still beyond it."""
         while True:
             now_step = int(time.time()) // 30
             step = max(self.step + 1, now_step)
             if step <= now_step + 1:
                 self.step = step
-                return oathtool(self.secret, at=step * 30)
+                return oathtool(self.secret, at=step * 30, digits=digits)
             self.waits += 1
             time.sleep(max((step - 1) * 30 - time.time() + 0.05, 0.05))
 

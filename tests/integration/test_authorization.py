@@ -21,6 +21,7 @@ UNKNOWN_UID = 54321
 MATRIX = {
     "LoginPlan":             (ALLOW, ALLOW, DENY, ALLOW, DENY),
     "Verify":                (ALLOW, ALLOW, DENY, ALLOW, DENY),
+    "VerifyAny":             (ALLOW, ALLOW, DENY, ALLOW, DENY),
     "Status":                (ALLOW, ALLOW, DENY, ALLOW, DENY),
     "ExplainPolicy":         (ALLOW, ALLOW, DENY, ALLOW, DENY),
     "BeginEnrollment":       (ALLOW, ALLOW, DENY, ALLOW, DENY),
@@ -39,6 +40,7 @@ def arguments(method, target, bad_code):
     return {
         "LoginPlan": [target, CONTEXT],
         "Verify": [target, bad_code, CONTEXT],
+        "VerifyAny": [target, [bad_code, "9" + bad_code], CONTEXT],
         "Status": [target],
         "ExplainPolicy": [target],
         "BeginEnrollment": [target, False, ""],
@@ -64,6 +66,9 @@ def allowed_answer_problem(method, role, target, reply):
         return None if ok and ok["action"] == 1 else "expected Prompt"
     if method == "Verify":
         return None if ok and ok["outcome"] == 1 else "expected Rejected"
+    if method == "VerifyAny":
+        rejected = ok and ok["reply"]["outcome"] == 1 and ok["accepted_index"] == -1
+        return None if rejected else "expected Rejected"
     if method == "Status":
         return None if ok and ok["user"] == target and ok["enrolled"] else "expected status"
     if method == "ExplainPolicy":
@@ -127,7 +132,7 @@ def ghost_session(address, users):
 def test_authorization_matrix(bus, users, cast, capsys):
     daemon, target, callers = cast
     assert set(MATRIX) == {
-        "LoginPlan", "Verify", "Status", "ExplainPolicy", "BeginEnrollment",
+        "LoginPlan", "Verify", "VerifyAny", "Status", "ExplainPolicy", "BeginEnrollment",
         "ConfirmEnrollment", "RegenerateBackupCodes", "Disable", "ListUsers", "UnlockUser",
         "ResetUser"}, "a method is missing from the matrix"
     checks = 0
@@ -188,6 +193,7 @@ def test_ordinary_user_learns_nothing_about_other_accounts(bus, users, daemon):
         for name in (bob.name, "nosuchuser" + alice.name[2:], "root"):
             for method, args in (("Status", [name]), ("LoginPlan", [name, CONTEXT]),
                                  ("Verify", [name, "123456", CONTEXT]),
+                                 ("VerifyAny", [name, ["123456"], CONTEXT]),
                                  ("ExplainPolicy", [name])):
                 reply = session.call(method, *args)
                 assert reply.get("error") == ACCESS_DENIED, (method, name, reply)

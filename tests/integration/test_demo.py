@@ -118,7 +118,7 @@ def test_non_interactive_demo_logs_in_and_leaves_nothing(etc_unchanged):
     assert len(qr) >= 21, output
     assert re.search(r"Key: +[A-Z2-7 ]{32,}\n", output), output
     assert re.search(r"Enter the 6-digit code the app shows: \d{6} +\[computed", output)
-    assert re.search(r"Verification code: \d{6} +\[computed", output)
+    assert re.search(r"Verification code or backup code: \d{6} +\[computed", output)
     # The status shown after the login is the daemon's record of it.
     assert re.search(r"Last success: +.*twofactor-demo", output), output
     assert_nothing_left(output)
@@ -187,7 +187,7 @@ def test_interactive_demo_with_enter_for_every_answer(etc_unchanged):
         console.type(b"\n")
         console.expect(r"Type yes once you have stored the backup codes: ")
         console.type(b"\n")
-        console.expect(r"Verification code: ")
+        console.expect(r"Verification code or backup code: ")
         console.type(b"\n")
         console.expect(r"Cleaned up")
         status = console.wait()
@@ -206,7 +206,7 @@ def test_ctrl_c_at_the_login_prompt_cleans_up(etc_unchanged):
         console.type(b"\n")
         console.expect(r"Type yes once you have stored the backup codes: ")
         console.type(b"yes\n")
-        console.expect(r"Verification code: ")
+        console.expect(r"Verification code or backup code: ")
         # pamtester is waiting in the module's conversation, pam_wrapper's /tmp/pam.X is there.
         assert pam_wrapper_leftovers(), "the check below would prove nothing"
         console.type(b"\x03")                       # Ctrl-C

@@ -98,7 +98,7 @@ def drift(expected, live):
 def test_packaged_xml_matches_the_live_daemon(bus, daemon):
     live = describe(our_interface(introspect(bus.address)))
     packaged = describe(our_interface(XML.read_text()))
-    assert len(packaged["methods"]) == 17
+    assert len(packaged["methods"]) == 18
     assert drift(packaged, live) == []
 
 
@@ -173,6 +173,8 @@ def test_introspected_out_args_are_the_wire_reply(bus, users, daemon):
             "LoginPlan": reply_signature(conn, "LoginPlan", "s(sss)", (alice.name, context)),
             "Verify": reply_signature(conn, "Verify", "ss(sss)",
                                       (alice.name, "000000", context)),
+            "VerifyAny": reply_signature(conn, "VerifyAny", "sas(sss)",
+                                         (alice.name, ["000000", "0000000"], context)),
             "Status": reply_signature(conn, "Status", "s", (alice.name,)),
             "ExplainPolicy": reply_signature(conn, "ExplainPolicy", "s", (alice.name,)),
             "BeginEnrollment": offer_sig,

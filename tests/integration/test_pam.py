@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import Bus, call_as, hold_kept_room, name_owner
-from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, PROMPT, SUCCESS,
+from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, PROMPT, REPLAYED, SUCCESS,
                          UNAVAILABLE, WRONG_CODE, Enrolled, Impostor, module_line, pamtester,
                          pamtester_command, pamtester_real, pamtester_spawn, wrapper_env,
                          write_service)
@@ -60,23 +60,30 @@ def test_correct_code_is_accepted(bus, daemon, users, pam_dir):
 def test_wrong_code_is_refused(bus, daemon, users, pam_dir):
     alice = users.add()
     token = Enrolled(bus.address, alice)
-    service(pam_dir, bus.address)
+    service(pam_dir, bus.address, args=["tries=1"])
     result = authenticate(pam_dir, alice, token.wrong_code())
     assert_refused(result)
     assert WRONG_CODE in result.output, result
     assert result.prompts == 1, result
 
 
-def test_same_code_twice_is_refused(bus, daemon, users, pam_dir):
+def test_same_code_twice_is_refused_and_says_it_was_used(bus, daemon, users, pam_dir):
     alice = users.add()
     token = Enrolled(bus.address, alice)
-    service(pam_dir, bus.address)
+    service(pam_dir, bus.address, args=["tries=1"])
     code = token.code()
     first = authenticate(pam_dir, alice, code)
     assert first.ok, first
     again = authenticate(pam_dir, alice, code)
     assert_refused(again)
-    assert WRONG_CODE in again.output, again
+    assert REPLAYED in again.output, again
+    assert WRONG_CODE not in again.output, again
+    # Still a failed attempt.
+    status = call_as(bus.address, None, "Status", alice.name)["ok"]
+    assert status["failures_since_success"] == 1, status
+    # (control: a code that was never right is only wrong)
+    wrong = authenticate(pam_dir, alice, token.wrong_code())
+    assert WRONG_CODE in wrong.output and REPLAYED not in wrong.output, wrong
 
 
 def test_backup_code_is_accepted_once_and_says_how_many_are_left(bus, daemon, users, pam_dir):
@@ -144,7 +151,7 @@ def test_locked_out_user_is_refused_even_with_a_correct_code(make_daemon, bus, u
 def test_unknown_user_is_prompted_and_fails_like_a_wrong_code(bus, daemon, users, pam_dir):
     alice = users.add()
     token = Enrolled(bus.address, alice)
-    service(pam_dir, bus.address)
+    service(pam_dir, bus.address, args=["tries=1"])
     ghost = "tfghost" + alice.name[2:]
     known = authenticate(pam_dir, alice, token.wrong_code())
     unknown = authenticate(pam_dir, ghost, "123456")
@@ -166,7 +173,7 @@ def test_code_with_spaces_and_backup_code_with_spaces_are_accepted(bus, daemon, 
 def test_answers_that_are_not_codes_never_reach_the_daemon(bus, daemon, users, pam_dir):
     alice = users.add()
     token = Enrolled(bus.address, alice)
-    service(pam_dir, bus.address)
+    service(pam_dir, bus.address, args=["tries=1"])
     empty = authenticate(pam_dir, alice, "")
     assert_refused(empty)
     assert "No verification code entered." in empty.output, empty
@@ -198,7 +205,7 @@ def test_the_same_code_in_parallel_logins_is_accepted_once(make_daemon, bus, use
     make_daemon(NO_LOCKOUT)
     alice = users.add()
     token = Enrolled(bus.address, alice)
-    service(pam_dir, bus.address)
+    service(pam_dir, bus.address, args=["tries=1"])
     code = token.code()
     command = pamtester_command(SERVICE, alice.name)
     procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -208,7 +215,7 @@ def test_the_same_code_in_parallel_logins_is_accepted_once(make_daemon, bus, use
     accepted = [out for proc, out in zip(procs, outputs) if proc.returncode == 0]
     assert len(accepted) == 1, outputs
     assert all(SUCCESS in out for out in accepted), outputs
-    assert sum(WRONG_CODE in out for out in outputs) == 5, outputs
+    assert sum(REPLAYED in out for out in outputs) == 5, outputs
 
 
 def test_login_context_reaches_the_daemon_cleaned(bus, daemon, users, pam_dir):
@@ -228,7 +235,7 @@ def test_login_context_reaches_the_daemon_cleaned(bus, daemon, users, pam_dir):
 
 def test_optional_and_not_enrolled_is_ignored_without_a_prompt(bus, daemon, users, pam_dir):
     bob = users.add()
-    service(pam_dir, bus.address, before=[PERMIT_FIRST])
+    service(pam_dir, bus.address, before=[PERMIT_FIRST], args=["tries=1"])
     result = authenticate(pam_dir, bob)
     assert result.ok, result
     assert result.prompts == 0, result

@@ -171,7 +171,7 @@ def test_publickey_then_wrong_code_is_refused(bus, daemon, users, workdir, make_
 
 def password_and_code(server, user, password, code):
     """The OpenSSH client driven through a pty: "Password:" (pam_unix), then
-    "Verification code:" (ours). Returns (exit status, everything the client printed)."""
+    the code prompt (ours). Returns (exit status, everything the client printed)."""
     child = pexpect.spawn(
         "ssh", [*server.ssh_options(), "-o", "PreferredAuthentications=keyboard-interactive",
                 "-o", "PubkeyAuthentication=no", f"{user.name}@127.0.0.1", "echo", "OK"],

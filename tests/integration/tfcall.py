@@ -23,7 +23,7 @@ PATH = "/org/twofactor/Daemon1"
 # Method -> (input signature, names of the reply struct's fields or None).
 VERIFY_FIELDS = ["outcome", "backup_code_used", "backup_codes_left", "clock_skew_seconds",
                  "retry_after_seconds", "failures_since_success", "last_failure_time",
-                 "temporary_code_used", "offer_new_backup_codes"]
+                 "temporary_code_used", "offer_new_backup_codes", "code_replayed"]
 STATUS_FIELDS = ["user", "enrolled", "policy", "policy_source", "backup_codes_left", "locked",
                  "retry_after_seconds", "failures_since_success", "enrolled_at",
                  "last_success_time", "last_success_service", "last_success_rhost", "problem",
@@ -33,6 +33,7 @@ OFFER_FIELDS = ["otpauth_uri", "secret_base32", "label", "issuer", "algorithm", 
 METHODS = {
     "LoginPlan": ("s(sss)", ["action", "message", "can_send_code", "keep_connection"]),
     "Verify": ("ss(sss)", VERIFY_FIELDS),
+    "VerifyAny": ("sas(sss)", "verify-any"),
     "Status": ("s", STATUS_FIELDS),
     "BeginEnrollment": ("sbs", OFFER_FIELDS),
     "ConfirmEnrollment": ("ss", None),
@@ -66,6 +67,8 @@ def shape(method, body):
     fields = METHODS[method][1]
     if not body:
         return None
+    if fields == "verify-any":
+        return {"reply": dict(zip(VERIFY_FIELDS, body[0])), "accepted_index": body[1]}
     if fields == "list-of-status":
         return [dict(zip(STATUS_FIELDS, item)) for item in body[0]]
     if fields is None:

@@ -130,6 +130,7 @@ pub fn verify(args: &VerifyArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
                 "retry_after_seconds": reply.retry_after_seconds,
                 "failures_since_success": reply.failures_since_success,
                 "last_failure_time": reply.last_failure_time,
+                "code_replayed": reply.code_replayed,
             }),
         )?;
     } else {
@@ -155,6 +156,10 @@ pub fn verify(args: &VerifyArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
                 io,
                 "rejected (the code matches a clock {} s off: check the device's clock)",
                 reply.clock_skew_seconds
+            )?,
+            VerifyOutcome::Rejected if reply.code_replayed => say!(
+                io,
+                "rejected (the code was already used: wait for the next one)"
             )?,
             VerifyOutcome::Rejected => say!(io, "rejected")?,
             VerifyOutcome::Delayed => say!(

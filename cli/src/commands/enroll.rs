@@ -3,7 +3,7 @@
 //! ties a pending enrollment to the connection that began it.
 
 use serde_json::json;
-use twofactor_proto::{EnrollmentOffer, Error as DaemonError};
+use twofactor_proto::{EnrollmentOffer, Error as DaemonError, codes};
 use zeroize::Zeroize;
 
 use super::{BackupCodesFile, Invoker, print_backup_codes, print_json, with_code};
@@ -165,9 +165,9 @@ pub fn enroll(
     outcome
 }
 
-/// Whether `code` has the shape of an administrator's temporary code (12 digits).
+/// Whether `code` has the shape of an administrator's temporary code.
 fn is_temporary_code(code: &str) -> bool {
-    code.bytes().filter(u8::is_ascii_digit).count() == 12
+    codes::could_be_temporary_code(&codes::normalize(code))
 }
 
 fn show_offer(io: &mut Io<'_>, offer: &EnrollmentOffer, args: &EnrollArgs) -> Result<(), CliError> {

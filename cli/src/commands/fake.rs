@@ -110,9 +110,7 @@ impl Fake {
     fn code_if_self(&self, user: &str, code: &str) -> Result<(), Error> {
         if self.caller == user && code.is_empty() {
             // The daemon refuses a malformed code before counting it as a failure.
-            Err(Error::InvalidInput(
-                "a code is 6 or 8 digits, or a 10-digit backup code".into(),
-            ))
+            Err(Error::InvalidInput("not a code".into()))
         } else if self.caller == user && code != GOOD && code != TEMPORARY {
             Err(Error::WrongCode("the code is not valid".into()))
         } else {
@@ -145,6 +143,7 @@ impl Daemon for Fake {
             last_failure_time: 0,
             temporary_code_used: false,
             offer_new_backup_codes: false,
+            code_replayed: false,
         })
     }
 

@@ -1,6 +1,9 @@
 //! Helping people through the life of an enrollment: temporary codes for a lost device, codes
 //! by another channel, and taking over enrollments from other tools.
 
+use twofactor_proto::codes::{
+    self, SENT_CODE_DIGITS, TEMPORARY_CODE_DIGITS, TEMPORARY_CODE_GROUPS,
+};
 use twofactor_proto::{Error, ImportedEnrollment, LoginContext, TemporaryCode};
 use zeroize::Zeroizing;
 
@@ -13,10 +16,8 @@ use crate::secret::{MIN_IMPORTED_SECRET_LEN, Secret};
 /// A temporary code lasts an hour unless the admin says otherwise, and never beyond a day.
 pub const TEMPORARY_CODE_DEFAULT_SECONDS: u64 = 3600;
 pub const TEMPORARY_CODE_MAX_SECONDS: u64 = 86_400;
-const TEMPORARY_CODE_DIGITS: usize = 12;
 /// A code sent by the delivery channel: 6 digits, 5 minutes.
 pub const SENT_CODE_SECONDS: u64 = 300;
-const SENT_CODE_DIGITS: usize = 6;
 /// At most this many codes sent per user in `SEND_WINDOW_SECONDS`.
 const MAX_SENDS: usize = 3;
 const SEND_WINDOW_SECONDS: u64 = 900;
@@ -80,7 +81,7 @@ impl Service {
         );
         self.notify("temporary-code-issued", user, caller, None, now);
         Ok(TemporaryCode {
-            code: backup::group(&digits, 4).to_string(),
+            code: codes::group(&digits, TEMPORARY_CODE_GROUPS[0]).to_string(),
             expires_at,
         })
     }
@@ -183,8 +184,12 @@ impl Service {
             "SHA512" => twofactor_config::Algorithm::Sha512,
             _ => return Err(invalid("unknown algorithm")),
         };
-        if !(6..=8).contains(&imported.digits) {
-            return Err(invalid("codes must have 6 to 8 digits"));
+        if !codes::TOTP_DIGITS.contains(&(imported.digits as usize)) {
+            return Err(invalid(&format!(
+                "codes must have {} to {} digits",
+                codes::TOTP_DIGITS.start(),
+                codes::TOTP_DIGITS.end()
+            )));
         }
         if !(15..=120).contains(&imported.period) {
             return Err(invalid("the period must be 15 to 120 seconds"));

@@ -1425,5 +1425,6 @@ fn another_spelling_of_an_enrolled_name_is_no_such_user() {
     }
 }
 
+mod candidates;
 #[path = "tests_rollout.rs"]
 mod rollout;

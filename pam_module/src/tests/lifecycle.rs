@@ -15,7 +15,7 @@ const ENROLL_INTRO: &str = "Two-factor authentication is required for alice (def
 const ENROLL_PROMPT: &str = "Code from your authenticator app: ";
 const STORED: &str = "Press Enter once you have stored your backup codes: ";
 const OFFER: &str = "You have no backup codes left. Create a new set now? [y/N] ";
-const SEND_PROMPT: &str = "Verification code (or press Enter to have one sent): ";
+const SEND_PROMPT: &str = crate::messages::SEND_PROMPT;
 const SENT: &str = "A code was sent to you; it is valid for 5 minutes.";
 const NO_CODE: &str = "No verification code entered.";
 const FAILED: &str = "Two-factor authentication failed.";
@@ -725,7 +725,10 @@ fn no_offer_prompt_where_no_prompt_is_allowed() {
         &daemon,
     );
     assert_eq!(first_pass.verdict.outcome, Outcome::Success);
-    let daemon = FakeDaemon::prompting(totp_with_none_left);
+    let daemon = FakeDaemon::prompting(never_verify).with_verify_any(Ok(VerifyAnyReply {
+        reply: totp_with_none_left().unwrap(),
+        accepted_index: 0,
+    }));
     let steps = vec![
         secret("Password & verification code: ", "pw123456"),
         info(messages::NO_BACKUP_CODES_LEFT),
@@ -758,7 +761,10 @@ fn nothing_extra_after_a_rejected_code() {
         })
     });
     let steps = vec![code("123456"), error(WRONG)];
-    assert_eq!(outcome(&[], "alice", steps, &daemon), Outcome::AuthErr);
+    assert_eq!(
+        outcome(&["tries=1"], "alice", steps, &daemon),
+        Outcome::AuthErr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ fn an_enrolled_user_whose_key_succeeded_still_needs_the_code() {
 
     let daemon = FakeDaemon::prompting(rejected);
     let done = run(
-        &["require_publickey"],
+        &["require_publickey", "tries=1"],
         &with_auth_info("alice", Some(KEY_INFO)),
         vec![code("654321"), error(WRONG)],
         &daemon,
@@ -160,11 +160,12 @@ fn sshds_fake_password_never_reaches_the_daemon() {
     for fake in ["\u{8}\n\r\u{7f}IN", "\u{8}\n\r\u{7f}INCORRECT", "\u{8}"] {
         let daemon = FakeDaemon::prompting(never_verify);
         let steps = vec![
-            Step::Secret("Verification code: ", Answer::Text(fake)),
+            Step::Secret(messages::CODE_PROMPT, Answer::Text(fake)),
             error(WRONG),
         ];
+        // One try: sshd swaps in its fake answer at every prompt, and none may count.
         let done = run(
-            &["require_publickey"],
+            &["require_publickey", "tries=1"],
             &with_auth_info("root", Some(KEY_INFO)),
             steps,
             &daemon,
