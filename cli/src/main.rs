@@ -16,6 +16,7 @@ mod commands;
 mod error;
 mod format;
 mod migrate;
+mod terminal;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -41,7 +41,7 @@ pub fn reset(args: &ResetArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(
     if args.json {
         print_json(io, &json!({ "user": user, "reset": true }))
     } else {
-        say!(
+        tell!(
             io,
             "Reset {user}: the enrollment, backup codes and lockout state are removed; \
              {user} can enroll again with `twofactor enroll`."
@@ -56,7 +56,7 @@ pub fn unlock(args: &UnlockArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
     if args.json {
         print_json(io, &json!({ "user": user, "unlocked": true }))
     } else {
-        say!(io, "Unlocked {user}: the failure count is cleared.")
+        tell!(io, "Unlocked {user}: the failure count is cleared.")
     }
 }
 
