@@ -155,3 +155,92 @@ fn beside(drawing: &str, qr_columns: usize, text: &str) -> Zeroizing<String> {
     }
     screen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An offer as the daemon makes it for `user` on `host`.
+    fn offer(user: &str, host: &str) -> EnrollmentOffer {
+        let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+        EnrollmentOffer {
+            otpauth_uri: format!(
+                "otpauth://totp/{host}:{user}@{host}?secret={secret}&issuer={host}"
+            ),
+            secret_base32: secret.into(),
+            label: format!("{host}:{user}@{host}"),
+            issuer: host.into(),
+            algorithm: "SHA1".into(),
+            digits: 6,
+            period: 30,
+            expires_in_seconds: 600,
+        }
+    }
+
+    fn fits(screen: &Screen, size: Size) {
+        let lines: Vec<&str> = screen.lines.lines().collect();
+        // One more row for the question that follows.
+        assert!(lines.len() < size.rows, "{}", screen.lines.as_str());
+        assert!(
+            lines
+                .iter()
+                .all(|line| line.chars().count() <= size.columns),
+            "{}",
+            screen.lines.as_str()
+        );
+    }
+
+    const SMALL: Size = Size {
+        columns: 80,
+        rows: 24,
+    };
+
+    #[test]
+    fn a_short_offer_has_its_qr_code_beside_the_key_on_80x24() {
+        let screen = offer_screen(
+            &offer("alice", "bastion"),
+            Some(Background::Dark),
+            "",
+            SMALL,
+            0,
+        );
+        fits(&screen, SMALL);
+        assert!(screen.qr_after.is_none() && screen.lines.contains('█'));
+        assert!(screen.lines.contains("Key:     JBSW Y3DP EHPK 3PXP\n"));
+    }
+
+    #[test]
+    fn the_longest_names_show_the_key_first_on_80x24_and_the_code_beside_it_when_taller() {
+        let (user, host) = ("u".repeat(64), "h".repeat(64));
+        let long = offer(&user, &host);
+        let screen = offer_screen(&long, Some(Background::Dark), "", SMALL, 0);
+        fits(&screen, SMALL);
+        assert!(!screen.lines.contains('█'));
+        let qr = screen.qr_after.expect("the QR code on request");
+        assert!(qr.rows > 24);
+        // A terminal that is large enough gets it beside the key at once.
+        let large = Size {
+            columns: 120,
+            rows: 50,
+        };
+        let screen = offer_screen(&long, Some(Background::Dark), "", large, 0);
+        fits(&screen, large);
+        assert!(screen.qr_after.is_none() && screen.lines.contains('█'));
+        // Lines already on the screen count.
+        let screen = offer_screen(
+            &offer("alice", "bastion"),
+            Some(Background::Dark),
+            "",
+            SMALL,
+            10,
+        );
+        assert!(screen.qr_after.is_some());
+    }
+
+    #[test]
+    fn no_qr_wanted_is_the_key_alone() {
+        let screen = offer_screen(&offer("alice", "bastion"), None, "", SMALL, 0);
+        assert!(screen.qr_after.is_none() && !screen.qr_impossible);
+        assert!(!screen.lines.contains('█'));
+    }
+}
