@@ -22,8 +22,9 @@ running).";
 const ENROLL_ABOUT: &str = "\
 Set up an authenticator app for yourself or, as an administrator, for a user.
 
-Shows a QR code and the key, asks for a code from the app to confirm, then
-shows 10 backup codes once. Answers are read from standard input, one a line.
+Shows a QR code and the key (on a light terminal background, add --qr-invert),
+asks for a code from the app to confirm, then shows 10 backup codes once.
+Answers are read from standard input, one a line.
 
 With --json nothing is asked: the offer is printed as one JSON line, the
 confirmation code is read as one line from standard input, and the backup
@@ -179,8 +180,12 @@ pub struct EnrollArgs {
     /// Do not draw the QR code; show only the key.
     #[arg(long)]
     pub no_qr: bool,
-    /// QR code for a light terminal background.
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "QR code for a light terminal background",
+        long_help = "Draw the QR code for a light terminal background (dark text on white):\n\
+                     use it when the app does not read the code"
+    )]
     pub qr_invert: bool,
     #[arg(
         long,

@@ -11,11 +11,18 @@ use std::io::{self, BufRead, Write};
 use zeroize::Zeroizing;
 
 use crate::error::CliError;
+use crate::terminal::{self, Size};
 
 /// Write a formatted line to standard output; a closed pipe becomes [`CliError::OutputClosed`].
+/// For tables, codes and drawings: the line is written as it is.
 macro_rules! say {
     ($io:expr) => { $io.say(format_args!("")) };
     ($io:expr, $($arg:tt)*) => { $io.say(format_args!($($arg)*)) };
+}
+
+/// Like [`say!`], for prose: wrapped to the terminal's width.
+macro_rules! tell {
+    ($io:expr, $($arg:tt)*) => { $io.tell(format_args!($($arg)*)) };
 }
 
 /// The streams a command uses.
@@ -23,6 +30,7 @@ pub struct Io<'a> {
     input: Box<dyn BufRead + 'a>,
     output: Box<dyn Write + 'a>,
     errors: Box<dyn Write + 'a>,
+    size: Size,
 }
 
 impl fmt::Debug for Io<'_> {
@@ -44,12 +52,30 @@ impl<'a> Io<'a> {
             input: Box::new(input),
             output: Box::new(output),
             errors: Box::new(errors),
+            size: terminal::FALLBACK,
         }
     }
 
-    /// The process's own standard streams.
+    /// The process's own standard streams, and the terminal's size.
     pub fn standard() -> Io<'static> {
-        Io::new(io::stdin().lock(), io::stdout().lock(), io::stderr())
+        Io::new(io::stdin().lock(), io::stdout().lock(), io::stderr()).with_size(terminal::size())
+    }
+
+    /// Output for a terminal of `size` (tests; [`Io::new`] assumes [`terminal::FALLBACK`]).
+    pub fn with_size(mut self, size: Size) -> Io<'a> {
+        self.size = size;
+        self
+    }
+
+    /// The terminal's size, or [`terminal::FALLBACK`].
+    pub fn size(&self) -> Size {
+        self.size
+    }
+
+    /// Prose on standard output, wrapped to the terminal's width.
+    pub fn tell(&mut self, text: fmt::Arguments<'_>) -> Result<(), CliError> {
+        let wrapped = terminal::wrap(&text.to_string(), self.size.columns);
+        self.say(format_args!("{wrapped}"))
     }
 
     /// One line of output.
@@ -67,7 +93,8 @@ impl<'a> Io<'a> {
             .map_err(|error| CliError::from_output(&error))
     }
 
-    /// A note on standard error (errors writing it are ignored: there is nowhere to report).
+    /// A note on standard error, as one line (an error is one line that scripts and logs
+    /// keep whole); errors writing it are ignored: there is nowhere to report.
     pub fn note(&mut self, line: fmt::Arguments<'_>) {
         let _ = writeln!(self.errors, "{line}");
         let _ = self.errors.flush();

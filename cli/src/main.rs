@@ -17,6 +17,7 @@ mod doctor;
 mod error;
 mod format;
 mod migrate;
+mod terminal;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -1026,16 +1026,24 @@ impl Service {
         let issuer = self.issuer();
         let account_name = format!("{user}@{}", self.host);
         let secret_base32 = secret.to_base32();
-        let otpauth_uri = format!(
-            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm={}&digits={}&period={}",
+        let mut otpauth_uri = format!(
+            "otpauth://totp/{}:{}?secret={}&issuer={}",
             percent_encode(&issuer),
             percent_encode(&account_name),
             secret_base32.as_str(),
             percent_encode(&issuer),
-            params.algorithm.as_str(),
-            params.digits,
-            params.period
         );
+        // What authenticator apps assume when a parameter is absent (SHA1, 6 digits, 30 s) is
+        // left out: the shorter the URI, the smaller its QR code.
+        if params.algorithm != twofactor_config::Algorithm::Sha1 {
+            otpauth_uri.push_str(&format!("&algorithm={}", params.algorithm.as_str()));
+        }
+        if params.digits != 6 {
+            otpauth_uri.push_str(&format!("&digits={}", params.digits));
+        }
+        if params.period != 30 {
+            otpauth_uri.push_str(&format!("&period={}", params.period));
+        }
         let mut pending = lock(&self.pending);
         pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
         pending.insert(

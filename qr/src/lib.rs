@@ -2,8 +2,7 @@
 //! otpauth URI as a QR code drawn with Unicode half blocks (two modules per character cell
 //! vertically, so a usual TOTP URI fits an 80-column terminal), and the key in groups of four.
 
-use qrcode::render::unicode::Dense1x2;
-use qrcode::{EcLevel, QrCode};
+use qrcode::{Color, EcLevel, QrCode};
 use zeroize::Zeroizing;
 
 /// A base32 key in groups of four for typing by hand: `JBSW Y3DP EHPK 3PXP`. It is the
@@ -21,8 +20,10 @@ pub fn group_key(key: &str) -> Zeroizing<String> {
 
 /// Widest drawing that still fits a classic terminal.
 pub const MAX_COLUMNS: usize = 80;
-/// Modules of light margin on each side that scanners need.
-pub const QUIET_ZONE: usize = 4;
+/// Modules of light margin on each side. The standard asks for 4; 2 is what
+/// libpam-google-authenticator draws in terminals, and phones scan it. Each module saved is a
+/// row of an 80x24 screen saved.
+pub const QUIET_ZONE: usize = 2;
 
 /// The terminal's background, which decides which modules are drawn with blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,25 +55,35 @@ impl std::fmt::Display for QrError {
     }
 }
 
-/// The smallest QR code for `text` at a standard error correction level (M, else L) that fits
-/// [`MAX_COLUMNS`] including its quiet zone.
+/// The smallest QR code for `text` (the version level L needs), at the strongest error
+/// correction that still fits that version, if it fits [`MAX_COLUMNS`] with its quiet zone.
 pub fn encode(text: &str) -> Result<QrCode, QrError> {
-    let mut columns = 0;
-    for level in [EcLevel::M, EcLevel::L] {
-        match QrCode::with_error_correction_level(text.as_bytes(), level) {
-            Ok(code) => {
-                columns = code.width() + 2 * QUIET_ZONE;
-                if columns <= MAX_COLUMNS {
-                    return Ok(code);
-                }
-            }
-            Err(qrcode::types::QrError::DataTooLong) => {}
-            Err(error) => return Err(QrError::Encoding(error.to_string())),
+    let smallest = match QrCode::with_error_correction_level(text.as_bytes(), EcLevel::L) {
+        Ok(code) => code,
+        Err(qrcode::types::QrError::DataTooLong) => {
+            return Err(QrError::TooWide {
+                columns: MAX_COLUMNS + 1,
+            });
+        }
+        Err(error) => return Err(QrError::Encoding(error.to_string())),
+    };
+    let columns = smallest.width() + 2 * QUIET_ZONE;
+    if columns > MAX_COLUMNS {
+        return Err(QrError::TooWide { columns });
+    }
+    let version = smallest.version();
+    for level in [EcLevel::H, EcLevel::Q, EcLevel::M] {
+        if let Ok(code) = QrCode::with_version(text.as_bytes(), version, level) {
+            return Ok(code);
         }
     }
-    Err(QrError::TooWide {
-        columns: columns.max(MAX_COLUMNS + 1),
-    })
+    Ok(smallest)
+}
+
+/// Lines and columns the drawing of `text` takes, quiet zone included.
+pub fn drawn_size(text: &str) -> Result<(usize, usize), QrError> {
+    let side = encode(text)?.width() + 2 * QUIET_ZONE;
+    Ok((side.div_ceil(2), side))
 }
 
 /// `uri` drawn for a terminal with the given background, with a quiet zone, one line per two
@@ -80,17 +91,43 @@ pub fn encode(text: &str) -> Result<QrCode, QrError> {
 /// when dropped.
 pub fn render_qr(uri: &str, background: Background) -> Result<Zeroizing<String>, QrError> {
     let code = encode(uri)?;
-    let (dark, light) = match background {
-        Background::Dark => (Dense1x2::Light, Dense1x2::Dark),
-        Background::Light => (Dense1x2::Dark, Dense1x2::Light),
+    let width = code.width();
+    let colors = Zeroizing::new(
+        code.to_colors()
+            .into_iter()
+            .map(|color| color == Color::Dark)
+            .collect::<Vec<bool>>(),
+    );
+    let side = width + 2 * QUIET_ZONE;
+    // Whether the module at (x, y) of the drawing, quiet zone included, is drawn as a block;
+    // below the last row is the terminal's own background.
+    let block = |x: usize, y: usize| -> bool {
+        if y >= side {
+            return false;
+        }
+        let dark = x
+            .checked_sub(QUIET_ZONE)
+            .zip(y.checked_sub(QUIET_ZONE))
+            .filter(|&(x, y)| x < width && y < width)
+            .and_then(|(x, y)| colors.get(y * width + x).copied())
+            .unwrap_or(false);
+        dark == (background == Background::Light)
     };
-    Ok(Zeroizing::new(
-        code.render::<Dense1x2>()
-            .quiet_zone(true)
-            .dark_color(dark)
-            .light_color(light)
-            .build(),
-    ))
+    let mut drawing = Zeroizing::new(String::with_capacity(side * side * 2));
+    for y in (0..side).step_by(2) {
+        if y > 0 {
+            drawing.push('\n');
+        }
+        for x in 0..side {
+            drawing.push(match (block(x, y), block(x, y + 1)) {
+                (true, true) => '█',
+                (true, false) => '▀',
+                (false, true) => '▄',
+                (false, false) => ' ',
+            });
+        }
+    }
+    Ok(drawing)
 }
 
 #[cfg(test)]
@@ -113,10 +150,10 @@ mod tests {
     use std::path::Path;
     use std::process::Command;
 
-    /// What the daemon sends: issuer and account percent-encoded, a 160-bit key.
-    const URI: &str = "otpauth://totp/host.example.org:alice%40host.example.org?\
-        secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example.org&algorithm=SHA1&\
-        digits=6&period=30";
+    /// What the daemon sends: issuer and account percent-encoded, a 160-bit key, the
+    /// parameters apps assume left out.
+    const URI: &str = "otpauth://totp/host.example.org:alice@host.example.org?\
+        secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=host.example.org";
 
     fn columns(drawing: &str) -> usize {
         drawing
@@ -134,8 +171,11 @@ mod tests {
         assert!(columns(&drawing) <= MAX_COLUMNS, "{}", columns(&drawing));
         assert_eq!(columns(&drawing), side);
         assert_eq!(drawing.lines().count(), side.div_ceil(2));
-        // 148 bytes at level M: a version 8 code, 49 modules, 57 columns, 29 lines.
-        assert_eq!(side, 57);
+        // 118 bytes: a version 6 code at level L (41 modules), 45 columns, 23 lines.
+        assert_eq!(code.version(), qrcode::Version::Normal(6));
+        assert_eq!(code.error_correction_level(), EcLevel::L);
+        assert_eq!(side, 45);
+        assert_eq!(drawn_size(URI).unwrap(), (23, 45));
         // Every line is as wide as the code; the first line is all quiet zone.
         assert!(drawing.lines().all(|line| line.chars().count() == side));
         assert!(drawing.lines().next().unwrap().chars().all(|c| c == '█'));

@@ -40,6 +40,9 @@ def test_offer_is_a_standard_otpauth_uri_and_pyotp_confirms_it(bus, users, make_
         offer = reply["ok"]
         totp = pyotp.parse_uri(offer["otpauth_uri"])
         assert totp.secret == offer["secret_base32"]
+        if not totp_config:
+            # The parameters apps assume are left out: a shorter URI, a smaller QR code.
+            assert not re.search(r"[?&](algorithm|digits|period)=", offer["otpauth_uri"]), offer
         assert len(base64.b32decode(offer["secret_base32"] + "=" * (
             -len(offer["secret_base32"]) % 8))) * 8 >= 160
         assert totp.digits == oath["digits"] == offer["digits"]

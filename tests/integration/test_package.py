@@ -342,6 +342,10 @@ def test_control_fields_and_dependencies_are_satisfiable(pkg):
             if "install ok installed" in status or re.search(r"Candidate: (?!\(none\))", policy):
                 usable.append(name)
         assert usable, f"no alternative of {clause.strip()!r} is installed or installable"
+    # The generated completion script needs bash-completion's helpers (_init_completion).
+    recommends = [alt.strip() for clause in deb_field("Recommends").split(",")
+                  for alt in clause.split("|")]
+    assert "bash-completion" in recommends, deb_field("Recommends")
     # apt's own resolver agrees (against the installed packages and its lists).
     simulated = pkg.sandbox.run(["apt-get", "install", "--simulate", "-q", DEB], check=False)
     assert simulated.returncode == 0, simulated.stdout + simulated.stderr
@@ -620,6 +624,9 @@ def test_purge_removes_everything_and_pam_still_works(pkg):
     time.sleep(0.2)
     assert other.poll() is None, "the copy did not start"
 
+    # The services the tests made name the module: removal would be refused
+    # (test_package_removal.py).
+    sb.run(["sh", "-c", "grep -l pam_twofactor /etc/pam.d/tf-pkg-* | xargs -r rm"], check=False)
     started = time.monotonic()
     sb.run(["dpkg", "--purge", "twofactor"], timeout=120)
     print(f"\ndpkg --purge: {time.monotonic() - started:.1f} s")

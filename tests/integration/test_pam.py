@@ -2,6 +2,7 @@
 twofactord; codes from oathtool. See pam_harness.py for how libpam finds our service files."""
 import os
 import pathlib
+import shlex
 import signal
 import subprocess
 
@@ -9,9 +10,9 @@ import pytest
 
 from conftest import Bus, call_as, hold_kept_room, name_owner
 from pam_harness import (AUTH_ERR, AUTHINFO_UNAVAIL, LOCKED, PROMPT, REPLAYED, SUCCESS,
-                         UNAVAILABLE, WRONG_CODE, Enrolled, Impostor, module_line, pamtester,
-                         pamtester_command, pamtester_real, pamtester_spawn, wrapper_env,
-                         write_service)
+                         UNAVAILABLE, WRONG_CODE, Enrolled, Impostor, Result, module_line,
+                         pamtester, pamtester_command, pamtester_real, pamtester_spawn,
+                         wrapper_env, write_service)
 
 SERVICE = "tf-pam-test"
 PERMIT_FIRST = "auth required pam_permit.so"
@@ -471,14 +472,48 @@ def test_control_a_root_impostor_on_the_configured_bus_is_believed(
     assert [call["member"] for call in root_impostor.calls()] == ["LoginPlan", "Verify"]
 
 
-def test_environment_bus_address_is_not_used(impostor_bus, root_impostor, users, pam_dir):
+def authenticate_with_system_bus(pam_dir, user, answer, system_socket, env):
+    """pamtester under pam_wrapper in a private mount namespace whose /run/dbus is an empty
+    tmpfs, holding only `system_socket` (when given) as system_bus_socket: what the module
+    reaches at the system bus's fixed address is the test's, whatever runs on the host.
+    `env` goes into the process's environment and the PAM environment (pam_putenv)."""
+    link = f"ln -s {shlex.quote(str(system_socket))} /run/dbus/system_bus_socket && " \
+        if system_socket else ""
+    # Where the host has no /run/dbus, a tmpfs over /run (mkdir would change the host).
+    script = ("if [ -d /run/dbus ]; then mount -t tmpfs tf-dbus /run/dbus; "
+              "else mount -t tmpfs tf-run /run && mkdir /run/dbus; fi && " + link + "exec " +
+              " ".join(shlex.quote(w) for w in pamtester_command(SERVICE, user.name,
+                                                                 pam_env=env)))
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                          input=answer + "\n", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=wrapper_env(pam_dir, env), timeout=60)
+    return Result(done.returncode, done.stdout, 0.0)
+
+
+def test_environment_bus_address_is_not_used(impostor_bus, root_impostor, users, pam_dir,
+                                             workdir):
+    """With no bus_address= the module goes to the system bus's fixed address, never to the
+    DBUS_*_ADDRESS of its process or PAM environment (there a root impostor would accept any
+    code). The fixed address is the test's own in a private mount namespace: a second root
+    impostor, which gets the calls, then nothing at all, which makes the module unavailable.
+    The host's own system bus, running or not, plays no part."""
     alice = users.add()
     write_service(pam_dir, SERVICE, module_line(None, timeout=2))
     env = impostor_env(impostor_bus.address)
-    # In the process's environment and in the PAM environment (pam_putenv).
-    result = authenticate(pam_dir, alice, "000000", extra_env=env, pam_env=env)
-    assert_refused(result, AUTH_ERR if os.path.exists("/run/dbus/system_bus_socket")
-                   else AUTHINFO_UNAVAIL)
+    system_bus = Bus(workdir / "system-bus")
+    try:
+        at_fixed_address = Impostor(system_bus.address, workdir / "system-impostor")
+        try:
+            result = authenticate_with_system_bus(pam_dir, alice, "000000",
+                                                  system_bus.socket, env)
+            assert result.ok, result
+            assert [c["member"] for c in at_fixed_address.calls()] == ["LoginPlan", "Verify"]
+        finally:
+            at_fixed_address.stop()
+    finally:
+        system_bus.stop()
+    result = authenticate_with_system_bus(pam_dir, alice, "000000", None, env)
+    assert_refused(result, AUTHINFO_UNAVAIL)
     assert root_impostor.calls() == []
 
 

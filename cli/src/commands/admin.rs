@@ -41,7 +41,7 @@ pub fn reset(args: &ResetArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(
     if args.json {
         return print_json(io, &json!({ "user": user, "reset": true }));
     }
-    say!(
+    tell!(
         io,
         "Reset {user}: the enrollment, backup codes and lockout state are removed."
     )?;
@@ -52,28 +52,28 @@ pub fn reset(args: &ResetArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(
         .map(|s| (s.policy.as_str(), s.policy_source.as_str()))
     {
         Some(("required", rule)) => {
-            say!(
+            tell!(
                 io,
                 "{user} must use two-factor authentication (rule: {rule}) and cannot log in \
                  until enrolled again. Ways back in:"
             )?;
-            say!(
+            tell!(
                 io,
                 "  - enroll {user} yourself: `twofactor enroll --user {user}`, with {user} there \
                  to scan the code;"
             )?;
-            say!(
+            tell!(
                 io,
                 "  - give {user} a temporary code: `twofactor temp-code {user}`; {user} logs in \
                  with it, then runs `twofactor enroll`;"
             )?;
-            say!(
+            tell!(
                 io,
                 "  - enrollment at login, where twofactord's [enrollment] at_login allows it."
             )
         }
-        Some(("disabled", _)) => say!(io, "The policy does not ask {user} for a second factor."),
-        _ => say!(
+        Some(("disabled", _)) => tell!(io, "The policy does not ask {user} for a second factor."),
+        _ => tell!(
             io,
             "{user} can log in without a code and enroll again with `twofactor enroll`."
         ),
@@ -87,7 +87,7 @@ pub fn unlock(args: &UnlockArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result
     if args.json {
         print_json(io, &json!({ "user": user, "unlocked": true }))
     } else {
-        say!(
+        tell!(
             io,
             "Unlocked {user}: logins are allowed again, and earlier failures no longer count \
              toward a delay or a lockout. `twofactor status {user}` still shows the failed \

@@ -36,7 +36,7 @@ pub fn backup_codes(
     if args.json {
         print_json(io, &json!({ "user": user, "backup_codes": codes }))?;
     } else {
-        say!(
+        tell!(
             io,
             "New backup codes for {user}; the previous ones no longer work."
         )?;
@@ -47,7 +47,7 @@ pub fn backup_codes(
         let path = file.path().to_owned();
         file.write(&user, &codes)?;
         if !args.json {
-            say!(io, "They are also in {} (mode 0600).", path.display())?;
+            tell!(io, "They are also in {} (mode 0600).", path.display())?;
         }
     }
     Ok(())
@@ -78,7 +78,7 @@ pub fn disable(
     if args.json {
         print_json(io, &json!({ "user": user, "disabled": true }))
     } else {
-        say!(
+        tell!(
             io,
             "Two-factor authentication is disabled for {user}; the key and backup codes are \
              deleted. Remove the account from your authenticator app."

@@ -11,7 +11,10 @@ use crate::cli::EnrollArgs;
 use crate::client::Daemon;
 use crate::error::CliError;
 use crate::io::Io;
-use twofactor_qr::{Background, group_key, render_qr};
+use crate::terminal::wrap;
+use twofactor_qr::Background;
+
+mod screen;
 
 /// The offer, wiped when dropped: it holds the secret.
 struct Offer(EnrollmentOffer);
@@ -62,23 +65,28 @@ pub fn enroll(
     };
     // A temporary code from an administrator is a current code too; it is spent here.
     let mut temporary_spent = false;
+    // Rows already on the screen above the offer, which must fit with it.
+    let mut rows_above = 0;
     let offer = if let Some(offer) = without_code {
         if !args.json {
-            say!(
-                io,
+            let note = format!(
                 "Replacing the enrollment of {user}: no current code is needed right after a \
                  login with a temporary code. The current enrollment stays active until the new \
                  device is confirmed."
-            )?;
+            );
+            rows_above += wrap(&note, io.size().columns).lines().count();
+            tell!(io, "{note}")?;
         }
         offer
     } else if needs_code {
         if !args.json {
-            say!(
-                io,
+            let note = format!(
                 "Replacing the enrollment of {user}: the current one stays active until the new \
                  device is confirmed."
-            )?;
+            );
+            // And the line of the question for the current code.
+            rows_above += wrap(&note, io.size().columns).lines().count() + 1;
+            tell!(io, "{note}")?;
         }
         with_code(
             io,
@@ -129,7 +137,7 @@ pub fn enroll(
         print_json(io, &json!({ "user": user, "backup_codes": codes }))?;
         codes
     } else {
-        show_offer(io, &offer.0, args)?;
+        show_offer(io, &offer.0, args, &user_flag, rows_above)?;
         let question = format!("Enter the {}-digit code the app shows: ", offer.0.digits);
         let codes = with_code(io, false, &question, confirm).map_err(|error| match error {
             CliError::Refused(message) => CliError::Refused(format!(
@@ -140,7 +148,7 @@ pub fn enroll(
             other => other,
         })?;
         say!(io)?;
-        say!(
+        tell!(
             io,
             "The device is confirmed: two-factor authentication is set up for {user}."
         )?;
@@ -154,13 +162,24 @@ pub fn enroll(
     if let Some(file) = file {
         let path = file.path().to_owned();
         match file.write(&user, &codes) {
-            Ok(()) if !args.json => say!(io, "They are also in {} (mode 0600).", path.display())?,
+            Ok(()) if !args.json => tell!(io, "They are also in {} (mode 0600).", path.display())?,
             Ok(()) => {}
             Err(error) => outcome = Err(error),
         }
     }
     if !args.json {
         confirm_stored(io)?;
+        let status = if is_self {
+            "twofactor status".to_owned()
+        } else {
+            format!("twofactor status {user}")
+        };
+        say!(io)?;
+        tell!(
+            io,
+            "Enrolled: from now on, logins of {user} that use two-factor authentication ask for \
+             a code from the app (or a backup code). `{status}` shows the enrollment."
+        )?;
     }
     outcome
 }
@@ -170,48 +189,42 @@ fn is_temporary_code(code: &str) -> bool {
     codes::could_be_temporary_code(&codes::normalize(code))
 }
 
-fn show_offer(io: &mut Io<'_>, offer: &EnrollmentOffer, args: &EnrollArgs) -> Result<(), CliError> {
-    if !args.no_qr {
-        let background = if args.qr_invert {
-            Background::Light
-        } else {
-            Background::Dark
-        };
-        match render_qr(&offer.otpauth_uri, background) {
-            Ok(drawing) => {
-                say!(io, "Scan this QR code with your authenticator app:")?;
-                say!(io)?;
-                say!(io, "{}", drawing.as_str())?;
-                say!(io)?;
-                say!(io, "Or add the account by hand:")?;
-            }
-            Err(error) => {
-                io.note(format_args!("No QR code: {error}."));
-                say!(io, "Add the account to your authenticator app by hand:")?;
-            }
-        }
+fn show_offer(
+    io: &mut Io<'_>,
+    offer: &EnrollmentOffer,
+    args: &EnrollArgs,
+    user_flag: &str,
+    rows_above: usize,
+) -> Result<(), CliError> {
+    let background = match (args.no_qr, args.qr_invert) {
+        (true, _) => None,
+        (false, false) => Some(Background::Dark),
+        (false, true) => Some(Background::Light),
+    };
+    let replace_flag = if args.replace { " --replace" } else { "" };
+    let invert_hint = if args.qr_invert {
+        format!(
+            "Drawn for a light background (`twofactor enroll{replace_flag}{user_flag}` draws it for a dark one)."
+        )
     } else {
-        say!(io, "Add the account to your authenticator app by hand:")?;
+        format!("Light background? Use `twofactor enroll{replace_flag}{user_flag} --qr-invert`.")
+    };
+    let screen = screen::offer_screen(offer, background, &invert_hint, io.size(), rows_above);
+    if screen.qr_impossible {
+        io.note(format_args!("No QR code: the key is too long for one."));
     }
-    say!(io, "    Account: {}", offer.label)?;
-    say!(
-        io,
-        "    Key:     {}",
-        group_key(&offer.secret_base32).as_str()
-    )?;
-    say!(
-        io,
-        "    Type:    time-based, {}, {} digits, every {} seconds",
-        offer.algorithm,
-        offer.digits,
-        offer.period
-    )?;
-    say!(io)?;
-    say!(
-        io,
-        "Confirm within {} minutes with a code from the app.",
-        offer.expires_in_seconds.div_ceil(60)
-    )
+    say!(io, "{}", screen.lines.as_str())?;
+    if let Some(qr) = screen.qr_after {
+        let question = format!(
+            "Press Enter to show the QR code ({} lines), or type n to go on without it: ",
+            qr.rows
+        );
+        if io.ask(&question)?.is_some_and(|answer| answer.is_empty()) {
+            say!(io, "{}", qr.drawing.as_str())?;
+            tell!(io, "{invert_hint}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Ask until the user types `yes`. At end of input the codes were still shown: warn, succeed.

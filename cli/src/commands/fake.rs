@@ -176,10 +176,7 @@ impl Daemon for Fake {
             }
         }
         Ok(EnrollmentOffer {
-            otpauth_uri: format!(
-                "otpauth://totp/host:{user}%40host?secret={SECRET}&issuer=host&algorithm=SHA1&\
-                 digits=6&period=30"
-            ),
+            otpauth_uri: format!("otpauth://totp/host:{user}@host?secret={SECRET}&issuer=host"),
             secret_base32: SECRET.into(),
             label: format!("host:{user}@host"),
             issuer: "host".into(),

@@ -236,13 +236,13 @@ fn google_authenticator(
         return Err(CliError::Refused(format!("{reason}; nothing was changed")));
     }
     if !json_output {
-        say!(
+        tell!(
             io,
             "Imported {user} from {shown}: the authenticator app keeps working unchanged."
         )?;
         print_notes(io, &outcome)?;
         say!(io)?;
-        say!(
+        tell!(
             io,
             "{shown} is left as it was. Once pam_twofactor.so replaces \
              pam_google_authenticator.so in the PAM stack, remove it."
@@ -384,7 +384,7 @@ fn report_oath(
     let imported = outcomes.iter().filter(|o| o.skipped.is_none()).count();
     if imported > 0 {
         say!(io)?;
-        say!(
+        tell!(
             io,
             "{imported} imported; their authenticator apps keep working unchanged. {shown} is \
              left as it was: remove the imported users from it once pam_twofactor.so replaces \

@@ -45,19 +45,19 @@ fn show(
 ) -> Result<(), CliError> {
     say!(io, "Temporary code for {user}: {code}")?;
     say!(io)?;
-    say!(
+    tell!(
         io,
         "It works once, until {} (in {}), and is not shown again.",
         time(expires_at),
         duration(lifetime)
     )?;
-    say!(
+    tell!(
         io,
         "Give it to {user} over a channel you trust. To set up a new device, {user} runs \
          `twofactor enroll --replace` and gives it as the current code (the lost device then \
          stops working)."
     )?;
-    say!(
+    tell!(
         io,
         "Used at a login instead, it also lets {user} run `twofactor enroll --replace` without \
          a code in the next 10 minutes."
@@ -73,18 +73,18 @@ pub fn delivery(args: &DeliveryArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Re
         return print_json(io, &json!({ "user": user, "delivery_enabled": enabled }));
     }
     if enabled {
-        say!(
+        tell!(
             io,
             "Codes by another channel are on for {user}: at a login, {user} may ask for a \
              single-use code sent by the [delivery] command."
         )?;
-        say!(
+        tell!(
             io,
             "Such codes are weaker than the authenticator app (they can be phished or \
              intercepted); turn it off again with `twofactor delivery {user} off`."
         )
     } else {
-        say!(
+        tell!(
             io,
             "Codes by another channel are off for {user}; a code already sent no longer works."
         )

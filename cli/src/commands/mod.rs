@@ -162,7 +162,7 @@ pub fn with_code<T>(
 
 /// Show backup codes, two to a line.
 pub fn print_backup_codes(io: &mut Io<'_>, codes: &[String]) -> Result<(), CliError> {
-    say!(
+    tell!(
         io,
         "Backup codes: each works once, in place of a code from the app, if you lose the device."
     )?;
@@ -171,7 +171,7 @@ pub fn print_backup_codes(io: &mut Io<'_>, codes: &[String]) -> Result<(), CliEr
         say!(io, "    {}", pair.join("    "))?;
     }
     say!(io)?;
-    say!(
+    tell!(
         io,
         "Store them somewhere safe now (a password manager, or on paper): they are not shown again."
     )

@@ -43,11 +43,19 @@ fn interactive_enrollment_retries_a_wrong_code_and_waits_for_yes() {
     let (result, out, err) = run(&fake, &alice(), &["enroll"], "000000\n123456\nno\nyes\n");
     assert_eq!(result, Ok(()), "{err}");
     assert!(out.contains('█'), "no QR code:\n{out}");
+    // Beside the QR code, in two lines of four groups.
+    assert!(out.contains("Key:     JBSW Y3DP EHPK 3PXP\n"), "{out}");
+    assert!(out.contains("host:alice@host"), "{out}");
+    // What happened and what comes next, after "yes".
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        out.contains("JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP"),
+        words.ends_with(
+            "Enrolled: from now on, logins of alice that use two-factor \
+        authentication ask for a code from the app (or a backup code). `twofactor status` shows \
+        the enrollment."
+        ),
         "{out}"
     );
-    assert!(out.contains("host:alice@host"), "{out}");
     assert!(err.contains("Wrong code: the code is not valid"), "{err}");
     assert_eq!(err.matches("Type yes once").count(), 2, "{err}");
     for i in 0..10 {
