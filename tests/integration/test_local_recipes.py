@@ -32,7 +32,9 @@ CASES = {
     "exempt: wrong password": Case("exempt", "wrong", None, False, False),
 }
 
-Outcome = collections.namedtuple("Outcome", "logged_in code_asked output")
+# codes_typed: the codes answered to the code prompt; with tries=3 (the default) a wrong code
+# is asked again, and every code typed counts.
+Outcome = collections.namedtuple("Outcome", "logged_in code_asked codes_typed output")
 
 
 @pytest.fixture
@@ -44,9 +46,11 @@ def pam_dir(workdir, bus):
 
 
 def pamtester_login(pam_dir, service, target, password, code):
-    # misc_conv reads one line per prompt: the password, then (if asked) the code.
+    # misc_conv reads one line per prompt: the password, then (if asked) the code; at a second
+    # try it reads the end of its input, an empty answer, which ends the login.
     result = pamtester_real(pam_dir, service, target.name, [password, code or ""])
-    return Outcome(result.ok, result.prompts > 0, result.output)
+    typed = 1 if code and result.prompts > 0 else 0
+    return Outcome(result.ok, result.prompts > 0, typed, result.output)
 
 
 def su_login(pam_dir, service, caller, target, password, code):
@@ -55,18 +59,19 @@ def su_login(pam_dir, service, caller, target, password, code):
         "setpriv", f"--reuid={caller.uid}", f"--regid={caller.gid}", "--init-groups",
         "su", *dash, target.name, "-c", "echo SU-OK"])
     child = pexpect.spawn(argv[0], argv[1:], env=CLEAN_ENV, encoding="utf-8", timeout=30)
-    output, asked = "", False
+    output, asked, typed = "", False, 0
     try:
         child.expect_exact(PASSWORD_PROMPT)
         child.sendline(password)
         while child.expect_exact([PROMPT, pexpect.EOF]) == 0:
             asked = True
             output += child.before
+            typed += 1 if code else 0
             child.sendline(code or "")
         output += child.before
     finally:
         child.close()
-    return Outcome(child.exitstatus == 0 and "SU-OK" in output, asked, output)
+    return Outcome(child.exitstatus == 0 and "SU-OK" in output, asked, typed, output)
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -90,8 +95,10 @@ def test_local_recipe(bus, daemon, users, pam_dir, service, case):
         assert WRONG_CODE in outcome.output, outcome
     if token:
         record = call_as(bus.address, None, "Status", target.name)["ok"]
-        # Only a wrong code counts; a wrong password never reaches the daemon.
-        assert record["failures_since_success"] == (1 if row.code == "wrong" else 0), record
+        # Only a wrong code counts, each one typed; a wrong password never reaches the daemon.
+        wrong = outcome.codes_typed if row.code == "wrong" else 0
+        assert row.code != "wrong" or wrong >= 1, outcome
+        assert record["failures_since_success"] == wrong, record
         if row.expect_in:
             expected_service = "su" if service == "su-l" else service
             assert record["last_success_service"] in (expected_service, service), record
