@@ -1,0 +1,55 @@
+"""Findings of the hostile review of issue 10, against the real twofactord on a private bus.
+
+Each test marked xfail(strict=True) shows a bug that is not fixed yet: it fails today, and
+the lead removes the mark with the fix. The others guard a property the review checked.
+"""
+import signal
+import time
+
+import pytest
+
+from conftest import CONTEXT, enroll, root_call
+from test_admin_rollout import wait_for_log
+
+DENY = 2
+
+
+def plan_action(bus, user):
+    return root_call(bus.address, "LoginPlan", user.name, CONTEXT)["ok"]["action"]
+
+
+@pytest.mark.xfail(strict=True, reason="SIGHUP with the config file missing loads the "
+                   "defaults (daemon/src/reload.rs, config Config::load): a weaker policy")
+def test_sighup_after_the_config_file_is_gone_keeps_the_policy_in_force(make_daemon, bus,
+                                                                          users):
+    """An admin moves the file away to edit it (or a tool deletes, then rewrites it) and
+    something sends SIGHUP in between (logrotate, a config manager): `Config::load` takes a
+    missing file for the defaults, so the reload silently puts `default = "optional"` in
+    force, and a required, unenrolled user stops being denied."""
+    daemon = make_daemon('[policy]\ndefault = "required"\n')
+    alice = users.add()
+    assert plan_action(bus, alice) == DENY
+
+    daemon.config.unlink()
+    daemon.proc.send_signal(signal.SIGHUP)
+    log = wait_for_log(daemon, "config-reload")
+    assert plan_action(bus, alice) == DENY, log
+
+
+def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, workdir):
+    """The daemon blocks SIGHUP in every thread for its reload thread; the programs it runs
+    must not inherit that mask (a `[notify]` program that waits on a child or traps HUP would
+    misbehave). Checked with a notify program that records its own SigBlk."""
+    record = workdir / "sigblk"
+    program = workdir / "record-sigblk"
+    program.write_text(f'#!/bin/sh\ngrep -E "^Sig(Blk|Ign):" /proc/self/status > "{record}.tmp" '
+                       f'&& mv "{record}.tmp" "{record}"\n')
+    program.chmod(0o755)
+    make_daemon(f'[notify]\ncommand = "{program}"\n')
+    enroll(bus.address, users.add())
+    deadline = time.monotonic() + 15
+    while not record.exists():
+        assert time.monotonic() < deadline, "the notify program never ran"
+        time.sleep(0.05)
+    fields = dict(line.split(":", 1) for line in record.read_text().splitlines())
+    assert int(fields["SigBlk"].strip(), 16) == 0, fields
