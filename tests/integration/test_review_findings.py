@@ -3,7 +3,9 @@
 Each test marked xfail(strict=True) shows a bug that is not fixed yet: it fails today, and
 the lead removes the mark with the fix. The others guard a property the review checked.
 """
+import secrets
 import signal
+import subprocess
 import time
 
 import pytest
@@ -53,3 +55,23 @@ def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, w
         time.sleep(0.05)
     fields = dict(line.split(":", 1) for line in record.read_text().splitlines())
     assert int(fields["SigBlk"].strip(), 16) == 0, fields
+
+
+@pytest.mark.xfail(strict=True, reason="daemon/src/accounts.rs primary_members: a passwd line "
+                   "that is not UTF-8 ends the enumeration (`let Ok(line) = line else { break }`) "
+                   "without marking it cut short, so later users are silently left out")
+def test_list_shows_primary_members_listed_after_a_non_utf8_passwd_entry(make_daemon, bus,
+                                                                         users):
+    """A GECOS field in Latin-1 (common in old /etc/passwd files and LDAP) is a line that is
+    not UTF-8. Every user after it is missing from `ListUsers`, with no `list-cut-short`
+    warning: the required, unenrolled users the listing exists to show stay hidden."""
+    group = users.group()
+    latin1 = users.add()
+    subprocess.run(["usermod", "--comment", b"Jos\xe9", latin1.name], check=True)
+    primary = "tf" + secrets.token_hex(4)
+    subprocess.run(["useradd", "--no-create-home", "--gid", group, primary], check=True)
+    users.made.append(primary)
+    daemon = make_daemon(f'[policy]\ndefault = "optional"\ngroups = {{ {group} = "required" }}\n')
+
+    listed = {s["user"] for s in root_call(bus.address, "ListUsers")["ok"]}
+    assert primary in listed or "list-cut-short" in daemon.log_text(), sorted(listed)
