@@ -3,14 +3,16 @@
 Each test marked xfail(strict=True) shows a bug that is not fixed yet: it fails today, and
 the lead removes the mark with the fix. The others guard a property the review checked.
 """
+import json
 import secrets
+import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import CONTEXT, enroll, root_call
+from conftest import CLEAN_ENV, CONTEXT, REPO, binary, enroll, root_call
 from test_admin_rollout import wait_for_log
 
 DENY = 2
@@ -75,3 +77,32 @@ def test_list_shows_primary_members_listed_after_a_non_utf8_passwd_entry(make_da
 
     listed = {s["user"] for s in root_call(bus.address, "ListUsers")["ok"]}
     assert primary in listed or "list-cut-short" in daemon.log_text(), sorted(listed)
+
+
+def doctor_on_su(workdir, su_stack):
+    """`twofactor doctor --root` on Debian 12 with the package installed, /etc/pam.d/su
+    replaced by `su_stack`: its JSON findings."""
+    layers = REPO / "tests" / "doctor" / "layers"
+    root = workdir / ("tree-" + secrets.token_hex(4))
+    for layer in ("debian12", "installed"):
+        shutil.copytree(layers / layer, root, dirs_exist_ok=True)
+    (root / "etc/pam.d/su").write_text(su_stack)
+    out = subprocess.run([binary("twofactor"), "doctor", "--root", str(root), "--json"],
+                         capture_output=True, text=True, timeout=60, env=CLEAN_ENV)
+    return out.returncode, json.loads(out.stdout)["findings"]
+
+
+@pytest.mark.xfail(strict=True, reason="cli/src/doctor: the module before the first factor "
+                   "(code first, then password) comes out clean")
+@pytest.mark.parametrize("control", ["required", "requisite",
+                                     "[success=ok ignore=ignore default=die]"])
+def test_doctor_flags_the_module_before_the_password(workdir, control):
+    """With the code asked before the password, anyone who knows a user name reaches the
+    code prompt without the password: every wrong code counts toward that user's delays and
+    lockout (an unauthenticated lockout of any enrolled user), and whether a prompt comes at
+    all tells enrolled from exempt users. The issue's trap list names it."""
+    code, findings = doctor_on_su(workdir, "auth sufficient pam_rootok.so\n"
+                                           f"auth {control} pam_twofactor.so\n"
+                                           "@include common-auth\n@include common-account\n")
+    assert code == 1 and any(f["line"] == 2 and f["severity"] in ("error", "warning")
+                             for f in findings), (code, findings)
