@@ -106,3 +106,22 @@ def test_doctor_flags_the_module_before_the_password(workdir, control):
                                            "@include common-auth\n@include common-account\n")
     assert code == 1 and any(f["line"] == 2 and f["severity"] in ("error", "warning")
                              for f in findings), (code, findings)
+
+
+@pytest.mark.xfail(strict=True, reason="pam_module flow: with forward_pass an Ignore plan asks "
+                   "nothing and sets no PAM_AUTHTOK, so the next module's use_first_pass (the "
+                   "README's advice, test_codes.py's stack) has no password: exempt users are "
+                   "locked out")
+def test_forward_pass_lets_an_exempt_user_in_with_the_password(bus, daemon, users, workdir):
+    """Under the default `optional` policy, during a rollout, every user not yet enrolled is
+    exempt. With the forward_pass stack of test_codes.py (the module, then
+    `pam_unix.so use_first_pass`), such a user must get in with the password alone."""
+    from pam_harness import module_line, pamtester, write_service
+    pam_dir = workdir / "pam.d"
+    write_service(pam_dir, "tf-review-fp", [
+        module_line(bus.address, args=["forward_pass"]),
+        "auth required pam_unix.so use_first_pass nodelay",
+    ])
+    bob = users.add(password="bob-Pa55word")
+    result = pamtester(pam_dir, "tf-review-fp", bob.name, ["bob-Pa55word"])
+    assert result.ok, result
