@@ -40,14 +40,20 @@ def test_sighup_after_the_config_file_is_gone_keeps_the_policy_in_force(make_dae
     assert plan_action(bus, alice) == DENY, log
 
 
+@pytest.mark.xfail(strict=True, reason="daemon/src/reload.rs blocks SIGHUP in every thread and "
+                   "daemon/src/programs.rs spawns with that mask: notify (and delivery, getent) "
+                   "programs start with SIGHUP blocked (SigBlk 0x1)")
 def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, workdir):
     """The daemon blocks SIGHUP in every thread for its reload thread; the programs it runs
     must not inherit that mask (a `[notify]` program that waits on a child or traps HUP would
     misbehave). Checked with a notify program that records its own SigBlk."""
     record = workdir / "sigblk"
     program = workdir / "record-sigblk"
-    program.write_text(f'#!/bin/sh\ngrep -E "^Sig(Blk|Ign):" /proc/self/status > "{record}.tmp" '
-                       f'&& mv "{record}.tmp" "{record}"\n')
+    # Python, not sh: dash clears the signal mask when it starts, which would hide it.
+    program.write_text("#!/usr/bin/python3\nimport os\n"
+                       "status = open('/proc/self/status').read()\n"
+                       f"open('{record}.tmp', 'w').write(status)\n"
+                       f"os.rename('{record}.tmp', '{record}')\n")
     program.chmod(0o755)
     make_daemon(f'[notify]\ncommand = "{program}"\n')
     enroll(bus.address, users.add())
@@ -55,7 +61,7 @@ def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, w
     while not record.exists():
         assert time.monotonic() < deadline, "the notify program never ran"
         time.sleep(0.05)
-    fields = dict(line.split(":", 1) for line in record.read_text().splitlines())
+    fields = dict(line.split(":", 1) for line in record.read_text().splitlines() if ":" in line)
     assert int(fields["SigBlk"].strip(), 16) == 0, fields
 
 
