@@ -41,3 +41,23 @@ def test_removal_never_leaves_an_included_file_naming_the_missing_module(pkg, in
     finally:
         sb.run(["rm", "-rf", included, f"/etc/pam.d/{service}"])
         sb.run(["dpkg", "-i", DEB], timeout=120)
+
+
+@pytest.mark.xfail(strict=True, reason="packaging/debian/prerm's awk wants a blank or the end "
+                   "of line after pam_twofactor.so: a line continued with a backslash right "
+                   "after it (which libpam joins) does not stop the removal")
+def test_removal_never_leaves_a_continued_line_naming_the_missing_module(pkg):
+    sb = pkg.sandbox
+    service = f"tf-review-cont-{secrets.token_hex(4)}"
+    put_file(sb, f"/etc/pam.d/{service}", "auth required pam_twofactor.so\\\n    tries=3\n"
+                                           "account required pam_permit.so\n")
+    before = pamtester(sb, service, "root", [])
+    assert "Module is unknown" not in before.output, before.output
+    try:
+        removal = sb.run(["dpkg", "-r", "twofactor"], check=False, timeout=120)
+        after = pamtester(sb, service, "root", [])
+        assert "Module is unknown" not in after.output, (
+            "removed, and the stack names the missing module", removal.returncode, after.output)
+    finally:
+        sb.run(["rm", "-f", f"/etc/pam.d/{service}"])
+        sb.run(["dpkg", "-i", DEB], timeout=120)
