@@ -77,16 +77,25 @@ fn primary_members(gid: u32, max: usize) -> Result<(Vec<String>, bool), String> 
     });
     let mut names = Vec::new();
     let mut cut_short = false;
-    for (index, line) in BufReader::new(stdout).lines().enumerate() {
-        let Ok(line) = line else { break };
+    // Bytes, not text: one entry that is not UTF-8 (a Latin-1 GECOS field) must not end the
+    // list; a name that is not UTF-8 cannot be a user name here and is skipped.
+    for (index, line) in BufReader::new(stdout).split(b'\n').enumerate() {
+        let Ok(line) = line else {
+            cut_short = true;
+            break;
+        };
         if index >= MAX_PASSWD_ENTRIES || names.len() >= max {
             cut_short = true;
             break;
         }
         // name:password:uid:gid:gecos:home:shell
-        let mut fields = line.split(':');
+        let mut fields = line.split(|byte| *byte == b':');
         let (Some(name), Some(_), Some(_), Some(entry_gid)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (Ok(name), Ok(entry_gid)) = (std::str::from_utf8(name), std::str::from_utf8(entry_gid))
         else {
             continue;
         };

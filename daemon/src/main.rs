@@ -38,11 +38,14 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Before any thread starts, so that only the reload thread ever takes SIGHUP.
-    if let Err(error) = reload::block_sighup() {
-        eprintln!("twofactord: cannot block SIGHUP: {error}");
-        return ExitCode::from(1);
-    }
+    // First, so that a SIGHUP while the daemon starts is a reload, not its end.
+    let hangups = match reload::catch_sighup() {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            eprintln!("twofactord: cannot catch SIGHUP: {error}");
+            return ExitCode::from(1);
+        }
+    };
     let log = Arc::new(SyslogLog::connect(args.syslog_socket.as_deref()));
     let accounts: Arc<dyn Accounts> = Arc::new(SystemAccounts);
     let config = match Config::load(&args.config) {
@@ -82,9 +85,13 @@ fn main() -> ExitCode {
         Service::new(config, Arc::new(store), accounts.clone(), log.clone(), host)
             .with_notifier(notifier),
     );
-    if let Err(error) =
-        reload::reload_on_sighup(service.clone(), args.config.clone(), accounts, log.clone())
-    {
+    if let Err(error) = reload::reload_on_sighup(
+        hangups,
+        service.clone(),
+        args.config.clone(),
+        accounts,
+        log.clone(),
+    ) {
         eprintln!("twofactord: {error}");
         return ExitCode::from(1);
     }

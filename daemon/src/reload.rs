@@ -1,14 +1,20 @@
 //! `SIGHUP` re-reads the configuration. A file that does not load is refused, logged with the
 //! file and the error, and the configuration in force stays.
 //!
-//! No async runtime: SIGHUP is blocked in every thread (masks are inherited, so
-//! [`block_sighup`] runs first in `main`) and one plain thread waits for it with `sigwait`.
+//! No async runtime: signal-hook's handler writes to a pipe that one plain thread reads. No
+//! signal is blocked, so the programs the daemon runs (notify, delivery, getent) start with
+//! the signal mask they expect.
+//!
+//! A file that is missing or empty at a reload is refused too: most likely it is being
+//! edited or rewritten, and reading it as "the defaults" would quietly weaken the policy
+//! (a missing file means the defaults only when the daemon starts).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
-use twofactor_config::Config;
+use signal_hook::consts::SIGHUP;
+use signal_hook::iterator::Signals;
+use twofactor_config::{Config, ConfigError};
 
 use crate::accounts::Accounts;
 use crate::config_check;
@@ -16,11 +22,26 @@ use crate::log::{EventLog, Line};
 use crate::programs::{CommandNotifier, NoNotifier, Notifier};
 use crate::service::Service;
 
-/// Block SIGHUP in this thread and every thread it starts later. Call before any thread.
-pub fn block_sighup() -> nix::Result<()> {
-    let mut hangup = SigSet::empty();
-    hangup.add(Signal::SIGHUP);
-    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&hangup), None)
+/// Catch SIGHUP from now on (call it early: until then SIGHUP would end the daemon); the
+/// signals arrive through [`reload_on_sighup`].
+pub fn catch_sighup() -> std::io::Result<Signals> {
+    Signals::new([SIGHUP])
+}
+
+/// The configuration at `path` for a reload: as [`Config::load`], but a missing or empty file
+/// is refused instead of meaning the defaults.
+fn load_for_reload(path: &Path) -> Result<Config, ConfigError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.len() == 0 => Err(ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: "the file is empty (being rewritten?); not read as the defaults".into(),
+        }),
+        Ok(_) => Config::load(path),
+        Err(source) => Err(ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// The notifier of `config`'s `[notify]` command.
@@ -50,7 +71,7 @@ pub fn reload(
     accounts: &dyn Accounts,
     log: &Arc<dyn EventLog>,
 ) -> bool {
-    match Config::load(path) {
+    match load_for_reload(path) {
         Ok(config) => {
             log_warnings(&config, accounts, log.as_ref());
             let notifier = notifier_for(&config, log.clone());
@@ -77,17 +98,16 @@ pub fn reload(
 
 /// A thread that reloads `path` into `service` at every SIGHUP, for the life of the process.
 pub fn reload_on_sighup(
+    mut hangups: Signals,
     service: Arc<Service>,
     path: PathBuf,
     accounts: Arc<dyn Accounts>,
     log: Arc<dyn EventLog>,
 ) -> std::io::Result<()> {
-    let mut hangup = SigSet::empty();
-    hangup.add(Signal::SIGHUP);
     std::thread::Builder::new()
         .name("sighup".into())
         .spawn(move || {
-            while hangup.wait().is_ok() {
+            for _ in hangups.forever() {
                 reload(&service, &path, accounts.as_ref(), &log);
             }
         })
@@ -137,5 +157,13 @@ mod tests {
             .unwrap_or_else(|| panic!("{lines:?}"));
         assert!(refused.contains(&path.display().to_string()), "{refused}");
         assert!(refused.contains("requird"), "{refused}");
+
+        // A file being rewritten (empty) or moved away (missing) is not "the defaults".
+        std::fs::write(&path, "").unwrap();
+        assert!(!reload(&service, &path, &accounts, &log));
+        assert_eq!(policy(), twofactor_config::Policy::Required);
+        std::fs::remove_file(&path).unwrap();
+        assert!(!reload(&service, &path, &accounts, &log));
+        assert_eq!(policy(), twofactor_config::Policy::Required);
     }
 }

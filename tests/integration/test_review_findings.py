@@ -22,8 +22,6 @@ def plan_action(bus, user):
     return root_call(bus.address, "LoginPlan", user.name, CONTEXT)["ok"]["action"]
 
 
-@pytest.mark.xfail(strict=True, reason="SIGHUP with the config file missing loads the "
-                   "defaults (daemon/src/reload.rs, config Config::load): a weaker policy")
 def test_sighup_after_the_config_file_is_gone_keeps_the_policy_in_force(make_daemon, bus,
                                                                           users):
     """An admin moves the file away to edit it (or a tool deletes, then rewrites it) and
@@ -40,9 +38,6 @@ def test_sighup_after_the_config_file_is_gone_keeps_the_policy_in_force(make_dae
     assert plan_action(bus, alice) == DENY, log
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/src/reload.rs blocks SIGHUP in every thread and "
-                   "daemon/src/programs.rs spawns with that mask: notify (and delivery, getent) "
-                   "programs start with SIGHUP blocked (SigBlk 0x1)")
 def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, workdir):
     """The daemon blocks SIGHUP in every thread for its reload thread; the programs it runs
     must not inherit that mask (a `[notify]` program that waits on a child or traps HUP would
@@ -65,9 +60,6 @@ def test_notify_programs_start_with_no_signal_blocked(make_daemon, bus, users, w
     assert int(fields["SigBlk"].strip(), 16) == 0, fields
 
 
-@pytest.mark.xfail(strict=True, reason="daemon/src/accounts.rs primary_members: a passwd line "
-                   "that is not UTF-8 ends the enumeration (`let Ok(line) = line else { break }`) "
-                   "without marking it cut short, so later users are silently left out")
 def test_list_shows_primary_members_listed_after_a_non_utf8_passwd_entry(make_daemon, bus,
                                                                          users):
     """A GECOS field in Latin-1 (common in old /etc/passwd files and LDAP) is a line that is
