@@ -27,7 +27,7 @@ const CONFIGS: &[&str] = &[
     "[policy]\ndefault = \"optional\"\ngroups = { wheel = \"required\", sftponly = \"disabled\" }\n\
      [lockout]\nmax_failures = 5\nfree_failures = 2\nbase_delay_seconds = 10\nmax_delay_seconds = 40\n\
      [totp]\ndigits = 8\nperiod = 60\nalgorithm = \"SHA256\"\nwindow = 2\n",
-    "[enrollment]\nat_login = true\nat_login_from = [\"10.0.0.0/8\", \"no-remote-host\"]\n",
+    "[enrollment]\nat_login = true\nat_login_from = [\"10.0.0.0/8\", \"local\"]\n",
 ];
 
 #[derive(Debug, Arbitrary)]
