@@ -357,20 +357,24 @@ impl Config {
     }
 
     /// Refuse a `[notify]` or `[delivery]` program that anyone but root could change: the
-    /// daemon runs it as root.
+    /// daemon runs it as root. A missing one in root's directories is no risk.
     pub fn check_programs(&self) -> Result<(), ConfigError> {
         for (what, command) in [
             ("the [notify] command", &self.notify.command),
             ("the [delivery] command", &self.delivery.command),
         ] {
-            if let Some(command) = command {
-                file_safety::check_root_only_file(command.as_path()).map_err(|reason| {
-                    ConfigError::Unsafe {
+            let Some(command) = command else { continue };
+            match file_safety::check_root_only_file(command.as_path()) {
+                Ok(_) => {}
+                // Only root could add it; running it fails and is logged, as before.
+                Err(reason) if reason.problem == file_safety::Problem::Missing => {}
+                Err(reason) => {
+                    return Err(ConfigError::Unsafe {
                         what,
                         path: command.as_path().display().to_string(),
                         reason,
-                    }
-                })?;
+                    });
+                }
             }
         }
         Ok(())

@@ -383,6 +383,12 @@ mod unsafe_files {
         std::fs::create_dir(&user_bin).unwrap();
         std::fs::set_permissions(&user_bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let program = user_bin.join("notify");
+        write(
+            &config,
+            &format!("[notify]\ncommand = \"{}\"\n", program.display()),
+            0o644,
+        );
+        assert!(Config::load(&config).is_ok(), "a missing program in root's directory");
         write(&program, "#!/bin/sh\n", 0o755);
         for section in ["notify", "delivery"] {
             write(

@@ -78,6 +78,8 @@ impl CommandNotifier {
 fn still_safe(program: &Path, kind: &str, event: &str, log: &dyn EventLog) -> bool {
     match file_safety::check_root_only_file(program) {
         Ok(_) => true,
+        // Running it fails and is logged as any failure; only root could add it.
+        Err(reason) if reason.problem == file_safety::Problem::Missing => true,
         Err(reason) => {
             log.warning(
                 Line::new(&format!("{kind}-refused"))
