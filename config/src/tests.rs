@@ -362,7 +362,10 @@ mod unsafe_files {
             "{message}"
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(Config::load(&path).unwrap().policy.default, Policy::Disabled);
+        assert_eq!(
+            Config::load(&path).unwrap().policy.default,
+            Policy::Disabled
+        );
     }
 
     #[test]
@@ -388,7 +391,10 @@ mod unsafe_files {
             &format!("[notify]\ncommand = \"{}\"\n", program.display()),
             0o644,
         );
-        assert!(Config::load(&config).is_ok(), "a missing program in root's directory");
+        assert!(
+            Config::load(&config).is_ok(),
+            "a missing program in root's directory"
+        );
         write(&program, "#!/bin/sh\n", 0o755);
         for section in ["notify", "delivery"] {
             write(

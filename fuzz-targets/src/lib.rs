@@ -42,7 +42,10 @@ pub fn code(data: &[u8]) {
     assert!(digits.len() <= twofactor_proto::MAX_CODE_LEN);
     assert!(digits.bytes().all(|b| b.is_ascii_digit()));
     let _ = twofactord::backup::looks_like_backup_code(&digits);
-    assert!(twofactor_proto::is_plausible_code(&digits), "normalising is stable");
+    assert!(
+        twofactor_proto::is_plausible_code(&digits),
+        "normalising is stable"
+    );
 }
 
 /// `twofactor.toml`: parse, then ask the questions the daemon asks of it.
@@ -64,7 +67,13 @@ pub fn config(data: &[u8]) {
         assert!(delay <= config.lockout.max_delay_seconds);
         let _ = config.lockout.locks_at(failures);
     }
-    for rhost in ["", "192.0.2.1", "2001:db8::1", "host.example", "::ffff:10.0.0.1"] {
+    for rhost in [
+        "",
+        "192.0.2.1",
+        "2001:db8::1",
+        "host.example",
+        "::ffff:10.0.0.1",
+    ] {
         let _ = config.enrollment.allows_at_login(rhost);
     }
 }
@@ -105,7 +114,11 @@ fn check_parsed(parsed: &migrate::Parsed) {
         e.algorithm
     );
     assert!(
-        base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &e.secret_base32).is_some(),
+        base32::decode(
+            base32::Alphabet::Rfc4648 { padding: false },
+            &e.secret_base32
+        )
+        .is_some(),
         "the secret is base32"
     );
 }

@@ -21,7 +21,10 @@ pub fn user_name(data: &[u8]) {
     let (_dir, store) = empty_store();
     let valid = twofactor_proto::is_valid_username(name);
     if valid {
-        assert!(!name.contains('/') && name != "." && name != "..", "{name:?}");
+        assert!(
+            !name.contains('/') && name != "." && name != "..",
+            "{name:?}"
+        );
         assert!(name.len() <= twofactor_proto::MAX_USERNAME_LEN);
     }
     match store.load(name) {
@@ -42,9 +45,15 @@ pub fn record(data: &[u8]) {
         return;
     };
     exercise(&record);
-    store.save("fuzz", &record).expect("an accepted record can be saved");
+    store
+        .save("fuzz", &record)
+        .expect("an accepted record can be saved");
     let again = store.load("fuzz").expect("a saved record loads");
-    assert_eq!(again.as_ref(), Some(&record), "a save and a load change nothing");
+    assert_eq!(
+        again.as_ref(),
+        Some(&record),
+        "a save and a load change nothing"
+    );
 }
 
 /// The record's own questions, at instants around the ones it names.

@@ -40,9 +40,14 @@ fn every_target_replays_its_corpus_and_regressions() {
 #[test]
 fn every_cargo_fuzz_target_is_replayed() {
     let listed = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).expect("fuzz/Cargo.toml");
-    let names: Vec<&str> = twofactor_fuzz_targets::TARGETS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = twofactor_fuzz_targets::TARGETS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
     for line in listed.lines() {
-        if let Some(name) = line.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"'))
+        if let Some(name) = line
+            .strip_prefix("name = \"")
+            .and_then(|r| r.strip_suffix('"'))
             && name != "twofactor-fuzz"
         {
             assert!(names.contains(&name), "fuzz target {name} is not replayed");

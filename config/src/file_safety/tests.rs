@@ -59,7 +59,12 @@ fn a_file_writable_by_group_or_others_is_refused() {
     ] {
         let path = file(&t.path().join(format!("f{mode:o}")), mode);
         let error = check_root_only_file(&path).unwrap_err();
-        assert_eq!(error.problem, Problem::Writable { mode: 0o100000 | mode });
+        assert_eq!(
+            error.problem,
+            Problem::Writable {
+                mode: 0o100000 | mode
+            }
+        );
         let message = error.to_string();
         assert!(
             message.contains(&format!("{} is writable by {who}", path.display()))
@@ -74,7 +79,10 @@ fn a_file_owned_by_a_user_is_refused() {
     let t = tree();
     let path = file(&t.path().join("notify"), 0o755);
     chown(&path, Some(USER), None).unwrap();
-    assert_eq!(problem(&path), (path.clone(), Problem::NotRootOwned { uid: USER }));
+    assert_eq!(
+        problem(&path),
+        (path.clone(), Problem::NotRootOwned { uid: USER })
+    );
     let message = check_root_only_file(&path).unwrap_err().to_string();
     assert!(
         message.contains(&format!("chown root {}", path.display())),
@@ -88,7 +96,10 @@ fn a_directory_above_owned_by_a_user_is_refused() {
     let bin = dir(&t.path().join("bin"), 0o755);
     let program = file(&bin.join("notify"), 0o755);
     chown(&bin, Some(USER), None).unwrap();
-    assert_eq!(problem(&program), (bin, Problem::NotRootOwned { uid: USER }));
+    assert_eq!(
+        problem(&program),
+        (bin, Problem::NotRootOwned { uid: USER })
+    );
 }
 
 #[test]
@@ -99,7 +110,12 @@ fn a_directory_above_writable_by_group_or_others_is_refused() {
         let program = file(&bin.join("notify"), 0o755);
         assert_eq!(
             problem(&program),
-            (bin, Problem::Writable { mode: 0o040000 | mode })
+            (
+                bin,
+                Problem::Writable {
+                    mode: 0o040000 | mode
+                }
+            )
         );
     }
 }
@@ -115,9 +131,15 @@ fn a_sticky_directory_passes_when_the_next_component_is_roots() {
     assert_eq!(check_root_only_file(&deeper).unwrap(), deeper);
     // Planted by a user before root wrote it: the user can replace it.
     chown(&program, Some(USER), None).unwrap();
-    assert_eq!(problem(&program), (program, Problem::NotRootOwned { uid: USER }));
+    assert_eq!(
+        problem(&program),
+        (program, Problem::NotRootOwned { uid: USER })
+    );
     chown(&below, Some(USER), None).unwrap();
-    assert_eq!(problem(&deeper), (below, Problem::NotRootOwned { uid: USER }));
+    assert_eq!(
+        problem(&deeper),
+        (below, Problem::NotRootOwned { uid: USER })
+    );
 }
 
 #[test]
@@ -164,15 +186,15 @@ fn link_loops_missing_files_and_odd_paths_are_refused() {
     let looping = t.path().join("a");
     assert_eq!(problem(&looping), (looping, Problem::TooManyLinks));
     let missing = t.path().join("absent/notify");
-    assert_eq!(problem(&missing), (t.path().join("absent"), Problem::Missing));
+    assert_eq!(
+        problem(&missing),
+        (t.path().join("absent"), Problem::Missing)
+    );
     assert_eq!(
         problem(Path::new("notify")),
         (PathBuf::from("notify"), Problem::NotAbsolute)
     );
-    assert_eq!(
-        problem(t.path()),
-        (t.path().to_owned(), Problem::NotAFile)
-    );
+    assert_eq!(problem(t.path()), (t.path().to_owned(), Problem::NotAFile));
     let plain = file(&t.path().join("plain"), 0o755);
     let through_a_file = plain.join("notify");
     assert_eq!(problem(&through_a_file), (plain, Problem::NotADirectory));
