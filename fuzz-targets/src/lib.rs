@@ -17,8 +17,11 @@ mod migrate;
 pub use records::{record, user_name};
 pub use service::service;
 
+/// A fuzz target: it panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as the corpus directories under `fuzz/` are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("code", code),
     ("user_name", user_name),
     ("record", record),
