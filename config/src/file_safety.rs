@@ -10,7 +10,9 @@
 //!   by root, and its target walked the same way; at most [`MAX_LINKS`] of them.
 //!
 //! When the check passes, only root can change what the path names, so a check before each
-//! use leaves nothing for anyone else to race.
+//! use leaves nothing for anyone else to race. What it cannot see: a file descriptor opened
+//! for writing while the file was still writable survives a later chmod, so a file found
+//! unsafe is replaced (a fresh copy), not only chmodded.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
