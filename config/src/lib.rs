@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod bounded;
+pub mod file_safety;
 pub mod login_source;
 mod network;
 pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
@@ -331,20 +332,66 @@ pub enum ConfigError {
     /// toml's message names the line and column.
     #[error("invalid configuration {path}: {message}")]
     Invalid { path: String, message: String },
+    /// Anyone but root could change it, and the daemon would act on it as root.
+    #[error("refusing {what} {path}: {reason}")]
+    Unsafe {
+        what: &'static str,
+        path: String,
+        reason: file_safety::UnsafePath,
+    },
 }
 
 impl Config {
     /// Read `path`. A missing file means the defaults; anything else unreadable or invalid is
-    /// an error, so a typo never silently weakens the policy.
+    /// an error, so a typo never silently weakens the policy. So is a file, or a `[notify]` or
+    /// `[delivery]` program, that anyone but root could change (see [`file_safety`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, &path.display().to_string()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            }),
+        let shown = path.display().to_string();
+        let checked = match file_safety::check_root_only_file(path) {
+            Ok(resolved) => resolved,
+            // Every directory down to the missing one is root's: nobody else can add it.
+            Err(reason) if reason.problem == file_safety::Problem::Missing => {
+                return Ok(Config::default());
+            }
+            Err(reason) => {
+                return Err(ConfigError::Unsafe {
+                    what: "the configuration",
+                    path: shown,
+                    reason,
+                });
+            }
+        };
+        let text = std::fs::read_to_string(&checked).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let config = Config::parse(&text, &shown)?;
+        config.check_programs()?;
+        Ok(config)
+    }
+
+    /// Refuse a `[notify]` or `[delivery]` program that anyone but root could change: the
+    /// daemon runs it as root. A missing one in root's directories is no risk.
+    pub fn check_programs(&self) -> Result<(), ConfigError> {
+        for (what, command) in [
+            ("the [notify] command", &self.notify.command),
+            ("the [delivery] command", &self.delivery.command),
+        ] {
+            let Some(command) = command else { continue };
+            match file_safety::check_root_only_file(command.as_path()) {
+                Ok(_) => {}
+                // Only root could add it; running it fails and is logged, as before.
+                Err(reason) if reason.problem == file_safety::Problem::Missing => {}
+                Err(reason) => {
+                    return Err(ConfigError::Unsafe {
+                        what,
+                        path: command.as_path().display().to_string(),
+                        reason,
+                    });
+                }
+            }
         }
+        Ok(())
     }
 
     /// Parse TOML text; `origin` names it in errors.

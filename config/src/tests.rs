@@ -155,7 +155,10 @@ fn unreadable_file_is_an_error_not_defaults() {
     let dir = tempfile::tempdir().unwrap();
     // A directory where the file should be cannot be read as text.
     let error = Config::load(dir.path()).unwrap_err();
-    assert!(matches!(error, ConfigError::Read { .. }), "{error}");
+    assert!(
+        error.to_string().contains("is not a regular file"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -369,4 +372,101 @@ fn bad_origins_and_commands_name_the_line() {
     );
     let config = Config::parse("[notify]\ncommand = \"/usr/local/bin/notify\"\n[delivery]\ncommand = \"/usr/local/bin/sms\"\n", "x").unwrap();
     assert!(config.notify.command.is_some() && config.delivery.command.is_some());
+}
+
+mod unsafe_files {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, chown};
+
+    fn root_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn write(path: &Path, text: &str, mode: u32) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_world_writable_config_owned_by_a_user_is_refused() {
+        let dir = root_dir();
+        let path = dir.path().join("twofactor.toml");
+        write(&path, "[policy]\ndefault = \"disabled\"\n", 0o666);
+        chown(&path, Some(1000), None).unwrap();
+        let message = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!("refusing the configuration {}: ", path.display()))
+                && message.contains(&format!("chown root {}", path.display())),
+            "{message}"
+        );
+        chown(&path, Some(0), None).unwrap();
+        let message = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            message.contains(&format!("chmod go-w {}", path.display())),
+            "{message}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap().policy.default,
+            Policy::Disabled
+        );
+    }
+
+    #[test]
+    fn a_missing_config_in_a_user_owned_directory_is_refused() {
+        let dir = root_dir();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir(&etc).unwrap();
+        chown(&etc, Some(1000), None).unwrap();
+        let error = Config::load(&etc.join("twofactor.toml")).unwrap_err();
+        assert!(matches!(error, ConfigError::Unsafe { .. }), "{error}");
+    }
+
+    #[test]
+    fn programs_anyone_but_root_could_change_are_refused() {
+        let dir = root_dir();
+        let config = dir.path().join("twofactor.toml");
+        let user_bin = dir.path().join("bin");
+        std::fs::create_dir(&user_bin).unwrap();
+        std::fs::set_permissions(&user_bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let program = user_bin.join("notify");
+        write(
+            &config,
+            &format!("[notify]\ncommand = \"{}\"\n", program.display()),
+            0o644,
+        );
+        assert!(
+            Config::load(&config).is_ok(),
+            "a missing program in root's directory"
+        );
+        write(&program, "#!/bin/sh\n", 0o755);
+        for section in ["notify", "delivery"] {
+            write(
+                &config,
+                &format!("[{section}]\ncommand = \"{}\"\n", program.display()),
+                0o644,
+            );
+            assert!(Config::load(&config).is_ok());
+            chown(&program, Some(1000), None).unwrap();
+            let message = Config::load(&config).unwrap_err().to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "refusing the [{section}] command {}: {} belongs to uid 1000",
+                    program.display(),
+                    program.display()
+                )),
+                "{message}"
+            );
+            chown(&program, Some(0), None).unwrap();
+            chown(&user_bin, Some(1000), None).unwrap();
+            let message = Config::load(&config).unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("{} belongs to uid 1000", user_bin.display())),
+                "{message}"
+            );
+            chown(&user_bin, Some(0), None).unwrap();
+        }
+    }
 }

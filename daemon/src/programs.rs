@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use twofactor_config::file_safety;
+
 use crate::log::{EventLog, Line};
 
 /// How long a program may run before it is killed.
@@ -71,8 +73,30 @@ impl CommandNotifier {
     }
 }
 
+/// Whether `program` is still root's alone (the configuration was checked when it was loaded;
+/// this catches a later chmod or chown). Logs and answers `false` when not.
+fn still_safe(program: &Path, kind: &str, event: &str, log: &dyn EventLog) -> bool {
+    match file_safety::check_root_only_file(program) {
+        Ok(_) => true,
+        // Running it fails and is logged as any failure; only root could add it.
+        Err(reason) if reason.problem == file_safety::Problem::Missing => true,
+        Err(reason) => {
+            log.warning(
+                Line::new(&format!("{kind}-refused"))
+                    .field("event", event)
+                    .field("error", reason)
+                    .as_str(),
+            );
+            false
+        }
+    }
+}
+
 impl Notifier for CommandNotifier {
     fn notify(&self, event: Event) {
+        if !still_safe(&self.command, "notify", event.name, self.log.as_ref()) {
+            return;
+        }
         let mut command = Command::new(&self.command);
         command
             .arg(event.name)
@@ -148,6 +172,9 @@ fn report(log: &dyn EventLog, kind: &str, event: &str, outcome: std::io::Result<
 
 /// Runs `[delivery] command USER` with the code on standard input, and waits for it.
 pub fn deliver(command: &Path, user: &str, code: &str, log: &dyn EventLog) -> bool {
+    if !still_safe(command, "delivery", "send-code", log) {
+        return false;
+    }
     let spawned = Command::new(command)
         .arg(user)
         .env_clear()
@@ -302,6 +329,26 @@ mod tests {
             "123456",
             &log
         ));
+    }
+
+    #[test]
+    fn a_program_changed_to_be_writable_by_others_is_no_longer_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let sender = script(dir.path(), "send", &format!("echo ran > {}", out.display()));
+        std::fs::set_permissions(&sender, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let log = MemoryLog::default();
+        assert!(!deliver(&sender, "alice", "654321", &log));
+        assert!(!out.exists(), "the program ran");
+        let line = &log.lines()[0];
+        assert!(
+            line.contains("delivery-refused") && line.contains("chmod go-w"),
+            "{line}"
+        );
+        let notify_log = Arc::new(MemoryLog::default());
+        CommandNotifier::new(&sender, notify_log.clone()).notify(event());
+        // Refused before any thread starts, so the log already says so.
+        assert!(notify_log.lines()[0].contains("notify-refused"));
     }
 
     #[test]
