@@ -90,8 +90,6 @@ def doctor_on_su(workdir, su_stack):
     return out.returncode, json.loads(out.stdout)["findings"]
 
 
-@pytest.mark.xfail(strict=True, reason="cli/src/doctor: the module before the first factor "
-                   "(code first, then password) comes out clean")
 @pytest.mark.parametrize("control", ["required", "requisite",
                                      "[success=ok ignore=ignore default=die]"])
 def test_doctor_flags_the_module_before_the_password(workdir, control):

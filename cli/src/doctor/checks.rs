@@ -29,6 +29,7 @@ pub fn all(g: &Gathered) -> Vec<Finding> {
         exempt_denied(stack, &mut out);
         no_first_factor(stack, sshd_key, &mut out);
         first_factor_does_not_stop(stack, sshd_key, &mut out);
+        module_before_first_factor(stack, sshd_key, &mut out);
         enroll_before_password(stack, sshd_key, &mut out);
         asked_twice(stack, &mut out);
     }
@@ -231,6 +232,37 @@ fn first_factor_does_not_stop(stack: &Stack, sshd_key: bool, out: &mut Vec<Findi
     });
     if let Some(first_factor) = first_factor {
         out.push(m::first_factor_does_not_stop(first_factor, &stack.service));
+    }
+}
+
+/// The module asks for the code before the password is checked (a first factor only later in
+/// the stack): anyone who knows a user name reaches the code prompt, spends that user's
+/// failed attempts, and learns from the prompt who is enrolled. forward_pass has its own
+/// finding; sshd with the key first and require_publickey are safe.
+fn module_before_first_factor(stack: &Stack, sshd_key: bool, out: &mut Vec<Finding>) {
+    if sshd_key {
+        return;
+    }
+    let outcome = flow::run(&stack.entries, world(false, Ret::AuthErr, false));
+    let modules = stack.modules();
+    for line in stack.twofactor_lines() {
+        if line.has_arg("require_publickey") || line.has_arg("forward_pass") {
+            continue;
+        }
+        let Some(module_at) = outcome.ran_at(line) else {
+            continue;
+        };
+        let checked_before = modules.iter().any(|l| {
+            flow::kind(l) == Kind::FirstFactor && outcome.ran_at(l).is_some_and(|at| at < module_at)
+        });
+        // A password module stands after it in the stack.
+        let checked_later = modules
+            .iter()
+            .skip_while(|l| !(l.file == line.file && l.line == line.line))
+            .any(|l| flow::kind(l) == Kind::FirstFactor);
+        if !checked_before && checked_later {
+            out.push(m::module_before_first_factor(line, &stack.service));
+        }
     }
 }
 

@@ -370,6 +370,25 @@ pub fn first_factor_does_not_stop(line: &ModuleLine, service: &str) -> Finding {
     )
 }
 
+pub fn module_before_first_factor(line: &ModuleLine, service: &str) -> Finding {
+    let stack = stack_name(line, service);
+    at(
+        line,
+        Warning,
+        "module-before-first-factor",
+        format!(
+            "in {stack} the code is asked before the password is checked: anyone who knows a \
+                 user name reaches the code prompt, spends that user's failed attempts toward \
+                 delays and a lockout, and sees from the prompt who is enrolled"
+        ),
+        format!(
+            "put `{}` after the password module (after `@include common-auth`, which stops \
+                 the stack on a wrong password), or use forward_pass for one prompt",
+            line.name()
+        ),
+    )
+}
+
 pub fn enroll_before_password(line: &ModuleLine, service: &str) -> Finding {
     let stack = stack_name(line, service);
     at(
