@@ -25,8 +25,6 @@ def removal_leaves_no_unknown_module(sb, service):
         "removed, and the stack names the missing module", removal.returncode, after.output)
 
 
-@pytest.mark.xfail(strict=True, reason="packaging/debian/prerm scans /etc/pam.d/* only: a "
-                   "module line in an included file elsewhere does not stop the removal")
 @pytest.mark.parametrize("included", ["/etc/security/tf-review-{}.pam",
                                       "/etc/pam.d/tf-review-dir-{}/auth"])
 def test_removal_never_leaves_an_included_file_naming_the_missing_module(pkg, included):
@@ -48,9 +46,6 @@ def test_removal_never_leaves_an_included_file_naming_the_missing_module(pkg, in
         sb.run(["dpkg", "-i", DEB], timeout=120)
 
 
-@pytest.mark.xfail(strict=True, reason="packaging/debian/prerm's awk wants a blank or the end "
-                   "of line after pam_twofactor.so: a line continued with a backslash right "
-                   "after it (which libpam joins) does not stop the removal")
 def test_removal_never_leaves_a_continued_line_naming_the_missing_module(pkg):
     sb = pkg.sandbox
     service = f"tf-review-cont-{secrets.token_hex(4)}"
