@@ -2,8 +2,9 @@
 names the module. In the sandbox of test_package.py (the real .deb, dpkg and libpam).
 
 libpam reads an `include`/`substack`/`@include` of an absolute path, and of a relative path
-with a directory (`local/x` is /etc/pam.d/local/x); prerm scans only the files directly in
-/etc/pam.d. After the removal such a stack fails every login with "Module is unknown".
+with a directory (`local/x` is /etc/pam.d/local/x), and joins continued lines; prerm once
+scanned only the lines of the files directly in /etc/pam.d. After the removal such a stack
+would fail every login with "Module is unknown".
 """
 import secrets
 
