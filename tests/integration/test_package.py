@@ -619,7 +619,10 @@ def test_purge_removes_everything_and_pam_still_works(pkg):
     sb.run(["cp", "/usr/sbin/twofactord", str(sb.work / "copy" / "twofactord")])
     other_bus = sb.bus("other-bus")
     other = sb.popen([str(sb.work / "copy" / "twofactord"), "--bus-address", other_bus.address,
-                      "--state-dir", str(sb.work / "other-state"), "--config", "/dev/null"],
+                      "--state-dir", str(sb.work / "other-state"),
+                      # No file: the defaults. (Not /dev/null: anyone may write to it, and the
+                      # daemon refuses a configuration that anyone but root could change.)
+                      "--config", str(sb.work / "no-such-config.toml")],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.2)
     assert other.poll() is None, "the copy did not start"
