@@ -348,17 +348,10 @@ fn load_entries(
     let mut entries = Vec::new();
     for (line_kind, parsed) in parse_file(file, &text, findings) {
         let of_kind = line_kind.as_deref() == Some(kind);
+        // `@include` brings every kind of line; `auth include` only lines of its own kind.
+        let included = of_kind || matches!(parsed, Parsed::IncludeAll(_));
         match parsed {
-            Parsed::IncludeAll(name) => {
-                entries.extend(load_entries(
-                    root,
-                    &include_path(&name),
-                    kind,
-                    depth + 1,
-                    findings,
-                )?);
-            }
-            Parsed::Include(name) if of_kind => {
+            Parsed::IncludeAll(name) | Parsed::Include(name) if included => {
                 entries.extend(load_entries(
                     root,
                     &include_path(&name),
