@@ -14,7 +14,7 @@ pub mod file_safety;
 pub mod login_source;
 mod network;
 pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
-pub use login_source::LoginSource;
+pub use login_source::{LoginSource, Source};
 pub use network::{LOCAL_MEANS, LoginOrigin};
 
 /// Where the daemon reads its configuration unless told otherwise.

@@ -5,6 +5,11 @@
 //! Pure: no I/O. Only a root caller's report is believed. Login programs run as root; anyone
 //! else who calls the daemon chooses their own service, tty and remote host.
 
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 /// PAM services of programs that log someone in at the machine itself: `login` and display
 /// managers. Anything else (`sshd`, `su`, `sudo`, `runuser`, `cron`...) is not a console.
 pub const CONSOLE_SERVICES: &[&str] = &[
@@ -38,6 +43,83 @@ pub const USER_SWITCHING_SERVICES: &[&str] = &[
     "pkexec",
     "doas",
 ];
+
+/// Where failed attempts come from: the unit that throttling counts and that the daemon
+/// partitions its work by. The one definition of a login's **source**.
+///
+/// Only a root caller's report is believed: every non-root caller, and every root report with
+/// no remote host that is not the console (`su` and `sudo` inside a session), is [`Self::Local`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// A remote host given as an address: an IPv4 host (/32), or an IPv6 /64, so that one
+    /// IPv6 host (which usually owns a whole /64) is one source, not 2^64 of them. An
+    /// IPv4-mapped IPv6 address is its IPv4 host.
+    Network(IpNet),
+    /// A remote host given by name (sshd with `UseDNS yes`), lower-cased.
+    HostName(String),
+    /// The console, as [`LoginSource::is_console`] defines it.
+    Console,
+    /// Everything else.
+    Local,
+}
+
+/// The IPv6 prefix that counts as one host.
+pub const IPV6_SOURCE_PREFIX: u8 = 64;
+
+impl Source {
+    fn of_remote_host(rhost: &str) -> Source {
+        let bare = rhost
+            .strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(rhost);
+        // A zone (`fe80::1%eth0`) names the link, not the host.
+        let unzoned = bare.split_once('%').map_or(bare, |(address, _)| address);
+        match unzoned.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source::Network(IpNet::from(IpAddr::V4(v4))),
+                None => Source::Network(
+                    IpNet::new(IpAddr::V6(v6), IPV6_SOURCE_PREFIX)
+                        .map_or_else(|_| IpNet::from(IpAddr::V6(v6)), |net| net.trunc()),
+                ),
+            },
+            Ok(v4) => Source::Network(IpNet::from(v4)),
+            Err(_) => Source::HostName(rhost.to_ascii_lowercase()),
+        }
+    }
+
+    /// Parses what [`Display`](fmt::Display) wrote (state files store sources as text).
+    pub fn parse(text: &str) -> Option<Source> {
+        match text {
+            "console" => Some(Source::Console),
+            "local" => Some(Source::Local),
+            "" => None,
+            _ => {
+                if let Ok(net) = text.parse::<IpNet>() {
+                    return Some(Source::Network(net.trunc()));
+                }
+                if let Ok(address) = text.parse::<IpAddr>() {
+                    return Some(Source::of_remote_host(&address.to_string()));
+                }
+                Some(Source::HostName(text.to_ascii_lowercase()))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // A host shows as its address; a /64 with its prefix.
+            Source::Network(net) if net.prefix_len() == net.max_prefix_len() => {
+                write!(f, "{}", net.addr())
+            }
+            Source::Network(net) => write!(f, "{net}"),
+            Source::HostName(name) => f.write_str(name),
+            Source::Console => f.write_str("console"),
+            Source::Local => f.write_str("local"),
+        }
+    }
+}
 
 /// PAM_TTY, in one form whatever the program wrote (`/dev/tty1` and `tty1` alike).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +239,17 @@ impl LoginSource {
     pub fn terminal(&self) -> &Terminal {
         &self.terminal
     }
+
+    /// This login's [`Source`].
+    pub fn source(&self) -> Source {
+        if let Some(rhost) = self.remote_host() {
+            return Source::of_remote_host(rhost);
+        }
+        if self.is_console() {
+            return Source::Console;
+        }
+        Source::Local
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +339,65 @@ mod tests {
                 "{service} {tty:?} {rhost:?} by_root={by_root}"
             );
         }
+    }
+
+    #[test]
+    fn sources_group_hosts_and_believe_only_root() {
+        // (service, tty, rhost, by root, source as text)
+        let table = [
+            ("sshd", "ssh", "192.0.2.7", true, "192.0.2.7"),
+            ("sshd", "ssh", " 192.0.2.7 ", true, "192.0.2.7"),
+            ("sshd", "ssh", "::ffff:192.0.2.7", true, "192.0.2.7"),
+            (
+                "sshd",
+                "ssh",
+                "2001:db8:1:2:aaaa::1",
+                true,
+                "2001:db8:1:2::/64",
+            ),
+            (
+                "sshd",
+                "ssh",
+                "2001:db8:1:2:ffff::9",
+                true,
+                "2001:db8:1:2::/64",
+            ),
+            (
+                "sshd",
+                "ssh",
+                "[2001:db8:1:3::1]",
+                true,
+                "2001:db8:1:3::/64",
+            ),
+            ("sshd", "ssh", "fe80::1%eth0", true, "fe80::/64"),
+            ("sshd", "ssh", "Host.Example", true, "host.example"),
+            ("login", "tty1", "", true, "console"),
+            ("su", "pts/1", "", true, "local"),
+            ("sudo", "tty1", "", true, "local"),
+            ("sshd", "ssh", "", true, "local"),
+            // A non-root caller's remote host or console is never believed.
+            ("sshd", "ssh", "192.0.2.7", false, "local"),
+            ("login", "tty1", "", false, "local"),
+        ];
+        for (service, tty, rhost, by_root, expected) in table {
+            let source = LoginSource::new(service, tty, rhost, by_root).source();
+            assert_eq!(
+                source.to_string(),
+                expected,
+                "{service} {tty} {rhost:?} {by_root}"
+            );
+            assert_eq!(
+                Source::parse(&source.to_string()),
+                Some(source),
+                "{expected}"
+            );
+        }
+        let a = LoginSource::new("sshd", "ssh", "2001:db8::1", true).source();
+        let b = LoginSource::new("sshd", "ssh", "2001:db8::ffff:1", true).source();
+        let c = LoginSource::new("sshd", "ssh", "2001:db8:0:1::1", true).source();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(Source::parse(""), None);
     }
 
     #[test]
