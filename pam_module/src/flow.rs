@@ -264,9 +264,9 @@ impl<D: DaemonClient> Flow<'_, D> {
                             self.origin()
                         ),
                     );
-                    return Outcome::Success;
+                    return self.forward_password_only(Outcome::Success);
                 }
-                Outcome::Ignore
+                self.forward_password_only(Outcome::Ignore)
             }
             LoginAction::Deny => {
                 let message = if plan.message.is_empty() {
@@ -455,7 +455,7 @@ impl<D: DaemonClient> Flow<'_, D> {
                     self.request.user
                 ),
             );
-            return Outcome::Ignore;
+            return self.forward_password_only(Outcome::Ignore);
         }
         self.client_failed(error)
     }

@@ -1110,10 +1110,41 @@ fn try_first_pass_prompts_when_the_authtok_is_a_password() {
 }
 
 #[test]
-fn forward_pass_on_an_ignore_plan_asks_nothing() {
+fn forward_pass_on_an_ignore_plan_passes_the_whole_answer_on_as_the_password() {
     let daemon = FakeDaemon::new(|| Ok(plan(LoginAction::Ignore, "")), never_verify);
-    let run = run(&["forward_pass"], &request("alice"), vec![], &daemon);
+    let steps = vec![secret("Password & verification code: ", "hunter2 123456")];
+    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
     assert_eq!(run.verdict.outcome, Outcome::Ignore);
+    let authtok = run.verdict.forward_authtok.as_deref().map(String::as_str);
+    assert_eq!(authtok, Some("hunter2 123456"));
+    assert!(daemon.verified_codes().is_empty());
+    run.log.assert_never_mentions(&["hunter2"]);
+}
+
+#[test]
+fn forward_pass_without_a_daemon_under_unavailable_ignore_passes_the_password_on() {
+    let daemon = FakeDaemon::new(unreachable_daemon, never_verify);
+    let steps = vec![secret("Password & verification code: ", "hunter2")];
+    let run = run(
+        &["forward_pass", "unavailable=ignore"],
+        &request("alice"),
+        steps,
+        &daemon,
+    );
+    assert_eq!(run.verdict.outcome, Outcome::Ignore);
+    let authtok = run.verdict.forward_authtok.as_deref().map(String::as_str);
+    assert_eq!(authtok, Some("hunter2"));
+}
+
+#[test]
+fn forward_pass_on_an_ignore_plan_with_a_failing_conversation_is_a_conversation_error() {
+    let daemon = FakeDaemon::new(|| Ok(plan(LoginAction::Ignore, "")), never_verify);
+    let steps = vec![Step::Secret(
+        "Password & verification code: ",
+        Answer::Fails,
+    )];
+    let run = run(&["forward_pass"], &request("alice"), steps, &daemon);
+    assert_eq!(run.verdict.outcome, Outcome::ConvErr);
     assert!(run.verdict.forward_authtok.is_none());
 }
 

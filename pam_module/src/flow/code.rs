@@ -168,6 +168,28 @@ impl<D: DaemonClient> Flow<'_, D> {
         self.render(&any.reply).await
     }
 
+    /// `forward_pass` when no code applies (an exempt user, or `unavailable=ignore` without a
+    /// daemon): the same prompt as for everyone else, so that it does not tell who is exempt,
+    /// and the whole answer goes on as the password. Without it the next module
+    /// (`use_first_pass`) would find no password and lock every exempt user out. Without
+    /// `forward_pass`, `outcome` as it is.
+    pub(super) fn forward_password_only(&mut self, outcome: Outcome) -> Outcome {
+        if self.args.code_source != CodeSource::ForwardPass {
+            return outcome;
+        }
+        match self.prompt(messages::FORWARD_PASS_PROMPT, false) {
+            Ok(answer) => {
+                self.debug(format_args!(
+                    "forward_pass: no code applies to {:?}; the answer goes on as the password",
+                    self.request.user
+                ));
+                self.forward_authtok = Some(answer);
+                outcome
+            }
+            Err(outcome) => outcome,
+        }
+    }
+
     /// `forward_pass` for a user name no account can have: the same prompt, message and
     /// `PAM_AUTHTOK` as a wrong code, without asking the daemon.
     pub(super) fn forward_pass_for_nobody(&mut self) -> Outcome {
