@@ -73,6 +73,11 @@ pub struct Args {
     /// all (clamped to 1..=10). Each is its own `Verify` and counts toward the daemon's
     /// throttling. One try with `use_first_pass` and `forward_pass`.
     pub tries: u32,
+    /// `prompt_after_notices` (sshd): when a login that succeeds (or that two-factor skips)
+    /// leaves messages after its last prompt, end with one more prompt, "Press Enter to
+    /// continue", so that they are shown once: sshd prints messages after the last prompt
+    /// twice in an interactive session (as a banner, then again in the session).
+    pub prompt_after_notices: bool,
 }
 
 impl Default for Args {
@@ -88,6 +93,7 @@ impl Default for Args {
             enroll_at_login: false,
             require_publickey: false,
             tries: DEFAULT_TRIES,
+            prompt_after_notices: false,
         }
     }
 }
@@ -118,6 +124,7 @@ where
             ("forward_pass", None) => forward_pass = true,
             ("enroll_at_login", None) => args.enroll_at_login = true,
             ("require_publickey", None) => args.require_publickey = true,
+            ("prompt_after_notices", None) => args.prompt_after_notices = true,
             ("prompt", Some("")) => warnings.push("empty prompt= ignored".to_owned()),
             ("prompt", Some(text)) => args.prompt = Some(text.to_owned()),
             ("unavailable", Some("ignore")) => args.unavailable = Unavailable::Ignore,
@@ -226,6 +233,7 @@ mod tests {
             "enroll_at_login",
             "require_publickey",
             "tries=5",
+            "prompt_after_notices",
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -241,6 +249,7 @@ mod tests {
                 enroll_at_login: true,
                 require_publickey: true,
                 tries: 5,
+                prompt_after_notices: true,
             }
         );
         assert!(

@@ -29,6 +29,7 @@ use crate::messages;
 
 mod code;
 mod lifecycle;
+mod notices;
 
 pub use code::forward_pass_readings;
 
@@ -185,18 +186,27 @@ pub async fn authenticate<D: DaemonClient>(
     daemon: &D,
     log: &mut dyn Log,
 ) -> Verdict {
+    let mut conv = notices::Tracked::new(conv);
     let mut flow = Flow {
         args,
         request,
-        conv,
+        conv: &mut conv,
         daemon,
         log,
         forward_authtok: None,
     };
     let outcome = flow.run().await;
+    let forward_authtok = flow.forward_authtok;
+    // PAM_SILENT drops the messages, so there is nothing to read.
+    if args.prompt_after_notices
+        && !request.silent
+        && matches!(outcome, Outcome::Success | Outcome::Ignore)
+    {
+        conv.prompt_if_unprompted();
+    }
     Verdict {
         outcome,
-        forward_authtok: flow.forward_authtok,
+        forward_authtok,
     }
 }
 

@@ -56,6 +56,9 @@ pub const ENROLLED: &str = "Two-factor authentication is now set up. Your backup
 /// After backup codes were shown: the user acknowledges them.
 pub const STORED_PROMPT: &str = "Press Enter once you have stored your backup codes: ";
 
+/// `prompt_after_notices`: the last prompt, after messages that would otherwise follow it.
+pub const NOTICES_READ_PROMPT: &str = "Press Enter to continue: ";
+
 /// After an accepted temporary code from an administrator.
 pub const TEMPORARY_CODE_USED: &str = "You logged in with a temporary code from an administrator. Set up two-factor on your new device now with `twofactor enroll --replace`.";
 /// After an accepted code, when the last backup code is gone (`offer_new_backup_codes`).

@@ -29,6 +29,8 @@ use crate::log::{Level, Log};
 mod forward_pass;
 /// Enrollment at login, codes sent by another channel, and what follows an accepted code.
 mod lifecycle;
+/// `prompt_after_notices`: one more prompt after messages that would follow the last one.
+mod notices;
 /// `require_publickey`: what sshd's `SSH_AUTH_INFO_0` lets through.
 mod publickey;
 /// `tries=`, replayed codes.

@@ -125,8 +125,14 @@ fn arguments(line: &ModuleLine, out: &mut Vec<Finding>) {
         };
         let valid = match (name, value) {
             (
-                "require_publickey" | "forward_pass" | "enroll_at_login" | "use_first_pass"
-                | "try_first_pass" | "echo_code" | "debug",
+                "require_publickey"
+                | "forward_pass"
+                | "enroll_at_login"
+                | "use_first_pass"
+                | "try_first_pass"
+                | "echo_code"
+                | "debug"
+                | "prompt_after_notices",
                 None,
             ) => true,
             ("unavailable", Some(v)) => v == "ignore" || v == "fail",

@@ -230,7 +230,8 @@ pub fn unknown_arguments(line: &ModuleLine, args: &[&str]) -> Finding {
         ),
         "see pam_twofactor(8) for the arguments: require_publickey, forward_pass, \
          enroll_at_login, unavailable=ignore|fail, use_first_pass, try_first_pass, tries=N, \
-         timeout=SECONDS, prompt=TEXT, echo_code, debug, bus_address=unix:..."
+         timeout=SECONDS, prompt=TEXT, prompt_after_notices, echo_code, debug, \
+         bus_address=unix:..."
             .into(),
     )
 }
