@@ -90,6 +90,7 @@ impl From<DaemonError> for CliError {
             DaemonError::Internal(m) => {
                 CliError::System(format!("the twofactor daemon could not do this: {m}"))
             }
+            DaemonError::Busy(m) => CliError::System(format!("the twofactor daemon is busy: {m}")),
             DaemonError::ZBus(error) => from_bus(&error),
         }
     }

@@ -18,7 +18,12 @@ use twofactor_proto::{
 use zbus::message::Header;
 use zbus::{Connection, fdo};
 
-use crate::service::{Caller, Service};
+use twofactor_config::Source;
+
+use crate::admission::{Admission, Partition, Refusal};
+use crate::log::Line;
+use crate::refusals::RefusedCalls;
+use crate::service::{Caller, Service, login_source};
 
 /// Cached uids beyond which the cache starts over (dbus-daemon allows 2048 connections).
 const MAX_CACHED_UIDS: usize = 8192;
@@ -103,6 +108,25 @@ pub struct Daemon {
     /// uid of each unique name; unique names are never reused while the bus runs.
     uids: Arc<Mutex<HashMap<String, u32>>>,
     kept: Arc<KeptConnections>,
+    admission: Arc<Admission>,
+    refusals: Arc<RefusedCalls>,
+}
+
+/// Whom a call is for, as its admission needs it: the user it names (empty if none) and the
+/// source of the login it is part of, which counts only when root reported it.
+#[derive(Debug)]
+struct Subject {
+    user: String,
+    source: Source,
+}
+
+impl Subject {
+    fn of(user: &str, context: Option<&LoginContext>) -> Subject {
+        Subject {
+            user: user.to_owned(),
+            source: context.map_or(Source::Local, |context| login_source(0, context).source()),
+        }
+    }
 }
 
 impl Daemon {
@@ -111,6 +135,8 @@ impl Daemon {
             service,
             uids: Arc::new(Mutex::new(HashMap::new())),
             kept: Arc::new(KeptConnections::default()),
+            admission: Arc::new(Admission::default()),
+            refusals: Arc::new(RefusedCalls::default()),
         }
     }
 
@@ -149,12 +175,14 @@ impl Daemon {
         Ok((uid, sender))
     }
 
-    /// Establish the caller (NSS for non-root uids) and run `work` for it, both on one
-    /// blocking thread.
+    /// Admit the call in its partition (see [`crate::admission`]), then establish the caller
+    /// (NSS for non-root uids) and run `work` for it, both on one blocking thread. Refusals
+    /// are logged, at most one line per caller and minute.
     async fn run<T, F>(
         &self,
         header: &Header<'_>,
         connection: &Connection,
+        subject: Subject,
         work: F,
     ) -> Result<T, Error>
     where
@@ -162,12 +190,67 @@ impl Daemon {
         F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
     {
         let (uid, sender) = self.sender_uid(header, connection).await?;
+        let result = self.admit_and_run(uid, sender, subject, work).await;
+        if let Err(error @ (Error::AccessDenied(_) | Error::Busy(_))) = &result {
+            let method = header.member().map(|name| name.to_string());
+            self.log_refusal(uid, method.as_deref().unwrap_or(""), error);
+        }
+        result
+    }
+
+    async fn admit_and_run<T, F>(
+        &self,
+        uid: u32,
+        sender: String,
+        subject: Subject,
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
+    {
+        let partition = Partition::of(uid, &subject.user, || subject.source);
+        let turn =
+            self.admission
+                .enter(partition, &sender)
+                .await
+                .map_err(|refusal| match refusal {
+                    Refusal::Busy => Error::Busy(
+                        "too many calls for this user are running or waiting; try again shortly"
+                            .into(),
+                    ),
+                    Refusal::CallerLeft => Error::Busy("the caller left".into()),
+                })?;
         let service = self.service.clone();
+        let admission = self.admission.clone();
         blocking::unblock(move || {
+            let _turn = turn;
+            // It may have left while the call waited for a thread.
+            if admission.has_left(&sender) {
+                return Err(Error::Busy("the caller left".into()));
+            }
             let caller = service.caller(uid, &sender)?;
             work(&service, &caller, now())
         })
         .await
+    }
+
+    fn log_refusal(&self, uid: u32, method: &str, error: &Error) {
+        let Some(unlogged) = self.refusals.note(uid, now()) else {
+            return;
+        };
+        let reason = match error {
+            Error::Busy(_) => "busy",
+            _ => "access-denied",
+        };
+        self.service.event_log().warning(
+            Line::new("call-refused")
+                .field("uid", uid)
+                .field("method", method)
+                .field("reason", reason)
+                .field("unlogged_since_last", unlogged)
+                .as_str(),
+        );
     }
 
     /// Forget a connection that left the bus, with its pending enrollment and its room among
@@ -178,6 +261,7 @@ impl Daemon {
             .unwrap_or_else(|p| p.into_inner())
             .remove(unique_name);
         self.kept.release(unique_name);
+        self.admission.connection_left(unique_name);
         self.service.connection_closed(unique_name);
     }
 
@@ -208,10 +292,15 @@ impl Daemon {
         context: LoginContext,
     ) -> Result<(LoginAction, String, bool, bool), Error> {
         let (mut plan, by_root) = self
-            .run(&header, connection, move |service, caller, now| {
-                let plan = service.login_plan(caller, &user, &context, now)?;
-                Ok((plan, caller.uid == 0))
-            })
+            .run(
+                &header,
+                connection,
+                Subject::of(&user, Some(&context)),
+                move |service, caller, now| {
+                    let plan = service.login_plan(caller, &user, &context, now)?;
+                    Ok((plan, caller.uid == 0))
+                },
+            )
             .await?;
         // Only a prompt is worth keeping a connection for, and only root logins (sshd, su)
         // count against root's connections to the bus.
@@ -270,9 +359,12 @@ impl Daemon {
         Error,
     > {
         let code = zeroize::Zeroizing::new(code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.verify(caller, &user, &code, &context, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, Some(&context)),
+            move |service, caller, now| service.verify(caller, &user, &code, &context, now),
+        )
         .await
         .map(Into::into)
     }
@@ -288,10 +380,15 @@ impl Daemon {
     ) -> Result<(VerifyReply, i32), Error> {
         let codes: Vec<zeroize::Zeroizing<String>> =
             codes.into_iter().map(zeroize::Zeroizing::new).collect();
-        self.run(&header, connection, move |service, caller, now| {
-            let codes: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
-            service.verify_any(caller, &user, &codes, &context, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, Some(&context)),
+            move |service, caller, now| {
+                let codes: Vec<&str> = codes.iter().map(|code| code.as_str()).collect();
+                service.verify_any(caller, &user, &codes, &context, now)
+            },
+        )
         .await
         .map(Into::into)
     }
@@ -340,9 +437,12 @@ impl Daemon {
         ),
         Error,
     > {
-        self.run(&header, connection, move |service, caller, now| {
-            service.status(caller, &user, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.status(caller, &user, now),
+        )
         .await
         .map(Into::into)
     }
@@ -366,9 +466,14 @@ impl Daemon {
         current_code: String,
     ) -> Result<(String, String, String, String, String, u32, u32, u64), Error> {
         let code = zeroize::Zeroizing::new(current_code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.begin_enrollment(caller, &user, replace, &code, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| {
+                service.begin_enrollment(caller, &user, replace, &code, now)
+            },
+        )
         .await
         .map(Into::into)
     }
@@ -381,9 +486,12 @@ impl Daemon {
         code: String,
     ) -> Result<Vec<String>, Error> {
         let code = zeroize::Zeroizing::new(code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.confirm_enrollment(caller, &user, &code, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.confirm_enrollment(caller, &user, &code, now),
+        )
         .await
     }
 
@@ -395,9 +503,12 @@ impl Daemon {
         code: String,
     ) -> Result<Vec<String>, Error> {
         let code = zeroize::Zeroizing::new(code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.regenerate_backup_codes(caller, &user, &code, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.regenerate_backup_codes(caller, &user, &code, now),
+        )
         .await
     }
 
@@ -409,9 +520,12 @@ impl Daemon {
         code: String,
     ) -> Result<(), Error> {
         let code = zeroize::Zeroizing::new(code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.disable(caller, &user, &code, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.disable(caller, &user, &code, now),
+        )
         .await
     }
 
@@ -420,9 +534,12 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<Vec<UserStatus>, Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.list_users(caller, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of("", None),
+            move |service, caller, now| service.list_users(caller, now),
+        )
         .await
     }
 
@@ -432,9 +549,12 @@ impl Daemon {
         #[zbus(connection)] connection: &Connection,
         user: String,
     ) -> Result<(), Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.reset_user(caller, &user, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.reset_user(caller, &user, now),
+        )
         .await
     }
 
@@ -444,9 +564,12 @@ impl Daemon {
         #[zbus(connection)] connection: &Connection,
         user: String,
     ) -> Result<(), Error> {
-        self.run(&header, connection, move |service, caller, _| {
-            service.unlock_user(caller, &user)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, _| service.unlock_user(caller, &user),
+        )
         .await
     }
 
@@ -457,9 +580,12 @@ impl Daemon {
         #[zbus(connection)] connection: &Connection,
         user: String,
     ) -> Result<(String, String, String, String), Error> {
-        self.run(&header, connection, move |service, caller, _| {
-            service.explain_policy(caller, &user)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, _| service.explain_policy(caller, &user),
+        )
         .await
         .map(Into::into)
     }
@@ -472,9 +598,14 @@ impl Daemon {
         user: String,
         context: LoginContext,
     ) -> Result<(String, EnrollmentOffer), Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.begin_login_enrollment(caller, &user, &context, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, Some(&context)),
+            move |service, caller, now| {
+                service.begin_login_enrollment(caller, &user, &context, now)
+            },
+        )
         .await
         .map(Into::into)
     }
@@ -490,9 +621,14 @@ impl Daemon {
     ) -> Result<Vec<String>, Error> {
         let token = zeroize::Zeroizing::new(token);
         let code = zeroize::Zeroizing::new(code);
-        self.run(&header, connection, move |service, caller, now| {
-            service.confirm_login_enrollment(caller, &user, &token, &code, &context, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, Some(&context)),
+            move |service, caller, now| {
+                service.confirm_login_enrollment(caller, &user, &token, &code, &context, now)
+            },
+        )
         .await
     }
 
@@ -504,9 +640,14 @@ impl Daemon {
         user: String,
         expires_in_seconds: u64,
     ) -> Result<(String, u64), Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.issue_temporary_code(caller, &user, expires_in_seconds, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| {
+                service.issue_temporary_code(caller, &user, expires_in_seconds, now)
+            },
+        )
         .await
         .map(Into::into)
     }
@@ -518,9 +659,12 @@ impl Daemon {
         user: String,
         enabled: bool,
     ) -> Result<(), Error> {
-        self.run(&header, connection, move |service, caller, _| {
-            service.set_delivery(caller, &user, enabled)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, _| service.set_delivery(caller, &user, enabled),
+        )
         .await
     }
 
@@ -531,9 +675,12 @@ impl Daemon {
         user: String,
         context: LoginContext,
     ) -> Result<u64, Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.send_code(caller, &user, &context, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, Some(&context)),
+            move |service, caller, now| service.send_code(caller, &user, &context, now),
+        )
         .await
     }
 
@@ -544,9 +691,12 @@ impl Daemon {
         user: String,
         enrollment: ImportedEnrollment,
     ) -> Result<(), Error> {
-        self.run(&header, connection, move |service, caller, now| {
-            service.import_enrollment(caller, &user, &enrollment, now)
-        })
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.import_enrollment(caller, &user, &enrollment, now),
+        )
         .await
     }
 }

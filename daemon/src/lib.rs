@@ -4,12 +4,15 @@
 //! plain logic over a `store`, the `accounts` database and an event `log`.
 
 pub mod accounts;
+pub mod admission;
 pub mod backup;
 pub mod config_check;
 pub mod dbus;
 pub mod log;
+pub mod memory;
 pub mod programs;
 pub mod record;
+pub mod refusals;
 pub mod reload;
 pub mod secret;
 pub mod service;

@@ -10,6 +10,7 @@ use twofactord::accounts::{Accounts, SystemAccounts};
 use twofactord::config_check;
 use twofactord::dbus::Daemon;
 use twofactord::log::{EventLog, Line, SyslogLog};
+use twofactord::memory;
 use twofactord::reload;
 use twofactord::service::Service;
 use twofactord::store::FileStore;
@@ -36,7 +37,11 @@ struct Args {
     syslog_socket: Option<PathBuf>,
 }
 
+/// How often freed memory is given back to the system.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn main() -> ExitCode {
+    memory::give_large_buffers_back();
     let args = Args::parse();
     // First, so that a SIGHUP while the daemon starts is a reload, not its end.
     let hangups = match reload::catch_sighup() {
@@ -95,6 +100,13 @@ fn main() -> ExitCode {
         eprintln!("twofactord: {error}");
         return ExitCode::from(1);
     }
+    // A flood leaves freed memory in the heaps; hand it back while the daemon is quiet.
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(TRIM_INTERVAL);
+            memory::trim();
+        }
+    });
     match zbus::block_on(serve(args.bus_address, Daemon::new(service), log.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

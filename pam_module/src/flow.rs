@@ -495,7 +495,9 @@ impl<D: DaemonClient> Flow<'_, D> {
                 self.conv.error(messages::LOCKED);
                 Outcome::AuthErr
             }
-            ClientError::Daemon(proto::Error::Internal(_) | proto::Error::ZBus(_)) => {
+            ClientError::Daemon(
+                proto::Error::Internal(_) | proto::Error::Busy(_) | proto::Error::ZBus(_),
+            ) => {
                 self.conv.error(messages::UNAVAILABLE);
                 Outcome::AuthInfoUnavail
             }

@@ -63,6 +63,9 @@ pub enum Error {
     NoPendingEnrollment(String),
     /// The daemon could not complete the call (unreadable state, I/O error). Fail closed.
     Internal(String),
+    /// Too many calls for the same user (or from the same caller) are in flight; try again
+    /// shortly. Fail closed.
+    Busy(String),
 }
 
 /// What the login should do for a user, as decided by the daemon.

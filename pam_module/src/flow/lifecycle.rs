@@ -216,7 +216,7 @@ impl<D: DaemonClient> Flow<'_, D> {
                 self.conv.error(&messages::send_refused(reason));
                 Outcome::AuthErr
             }
-            ClientError::Daemon(proto::Error::Internal(_)) => {
+            ClientError::Daemon(proto::Error::Internal(_) | proto::Error::Busy(_)) => {
                 self.conv.error(messages::SEND_UNAVAILABLE);
                 Outcome::AuthInfoUnavail
             }
