@@ -3,18 +3,29 @@
 //! [`FileStore`]: one TOML file per user, root-owned, 0600, written atomically and durably
 //! (temp file, fsync, rename, fsync of the directory) before the daemon replies.
 
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::Mode;
+use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
+
 use crate::record::{RECORD_VERSION, UserRecord};
+
+mod dirfd;
+
+use dirfd::{errno_error, unsafe_path};
 
 /// Largest user file read; real ones are well under 2 KiB.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
 const RECORD_SUFFIX: &str = ".toml";
+const TEMP_PREFIX: &str = ".tmp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +38,8 @@ pub enum StoreError {
     Corrupt { path: String, reason: String },
     #[error("{path} is unsafe: {reason}")]
     Unsafe { path: String, reason: String },
+    #[error("{path} vanished: the user had a record and the daemon did not remove it")]
+    Vanished { path: String },
     #[error("invalid user name")]
     InvalidName,
 }
@@ -42,11 +55,17 @@ pub trait Store: Send + Sync {
     fn users(&self) -> Result<Vec<String>, StoreError>;
 }
 
-/// Records as files under `<state dir>/users/`.
+/// Records as files under `<state dir>/users/`, reached only through a descriptor of that
+/// directory opened at start.
 #[derive(Debug)]
 pub struct FileStore {
-    dir: PathBuf,
+    dir: OwnedFd,
+    /// For messages only: no operation goes through this path.
+    path: PathBuf,
     owner: u32,
+    /// Users with a record, seen at open, load or save: a missing file for one of them is
+    /// a deletion behind our back, not an unenrolled user.
+    known: Mutex<HashSet<String>>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -56,86 +75,97 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests set this to make the next temp-file write fail after that many bytes.
+    static FAIL_WRITE_AFTER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
 impl FileStore {
     /// Open (creating if needed) the store under `state_dir`, which must be a directory owned
-    /// by this process's user and not accessible to group or others; it is made 0700.
+    /// by this process's user, reached through directories only root (or this user) can
+    /// change; it and `users/` are made 0700.
     pub fn open(state_dir: &Path) -> Result<FileStore, StoreError> {
         let owner = nix::unistd::geteuid().as_raw();
-        let dir = state_dir.join("users");
-        for path in [state_dir, dir.as_path()] {
-            match fs::symlink_metadata(path) {
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                    fs::DirBuilder::new()
-                        .mode(0o700)
-                        .create(path)
-                        .map_err(io_error(path))?;
-                }
-                Err(error) => return Err(io_error(path)(error)),
-                Ok(meta) => {
-                    if !meta.is_dir() {
-                        return Err(StoreError::Unsafe {
-                            path: path.display().to_string(),
-                            reason: "not a directory".into(),
-                        });
-                    }
-                    if meta.uid() != owner {
-                        return Err(StoreError::Unsafe {
-                            path: path.display().to_string(),
-                            reason: format!("owned by uid {}, not {owner}", meta.uid()),
-                        });
-                    }
-                }
-            }
-            fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io_error(path))?;
-        }
-        let store = FileStore { dir, owner };
+        let dir = dirfd::open_users_dir(state_dir, owner)?;
+        let store = FileStore {
+            dir,
+            path: state_dir.join("users"),
+            owner,
+            known: Mutex::new(HashSet::new()),
+        };
         store.remove_stale_temp_files();
+        let users = store.users()?;
+        store.known_users().extend(users);
         Ok(store)
     }
 
-    fn path_of(&self, user: &str) -> Result<PathBuf, StoreError> {
+    fn file_name(user: &str) -> Result<String, StoreError> {
         if !twofactor_proto::is_valid_username(user) {
             return Err(StoreError::InvalidName);
         }
-        Ok(self.dir.join(format!("{user}{RECORD_SUFFIX}")))
+        Ok(format!("{user}{RECORD_SUFFIX}"))
+    }
+
+    fn known_users(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Temp files of writes cut short by a crash; the records themselves are intact.
     fn remove_stale_temp_files(&self) {
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(".tmp") {
-                    let _ = fs::remove_file(entry.path());
-                }
+        for name in dirfd::entries(&self.dir).unwrap_or_default() {
+            if name.as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                let _ = unlinkat(&self.dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
             }
         }
     }
 
     fn sync_dir(&self) -> Result<(), StoreError> {
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error(&self.dir))
+        fsync(&self.dir).map_err(|errno| errno_error(&self.path, errno))
+    }
+
+    /// Creates `name` (which must not exist) 0600 and writes `text` to it durably.
+    fn write_new(&self, name: &str, text: &[u8]) -> Result<(), StoreError> {
+        let path = self.path.join(name);
+        let flags =
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&self.dir, name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|errno| errno_error(&path, errno))?;
+        let mut file = File::from(fd);
+        let written = Self::write_durably(&mut file, text);
+        if written.is_err() {
+            let _ = unlinkat(&self.dir, name, UnlinkatFlags::NoRemoveDir);
+        }
+        written.map_err(io_error(&path))
+    }
+
+    fn write_durably(file: &mut File, text: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(limit) = FAIL_WRITE_AFTER.with(|fail| fail.take()) {
+            file.write_all(&text[..limit.min(text.len())])?;
+            return Err(std::io::Error::other("write failure injected by a test"));
+        }
+        file.write_all(text)?;
+        file.sync_all()
     }
 }
 
 impl Store for FileStore {
     fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
-        let path = self.path_of(user)?;
+        let name = Self::file_name(user)?;
+        let path = self.path.join(&name);
         let shown = || path.display().to_string();
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(error) if error.raw_os_error() == Some(libc::ELOOP) => {
-                return Err(StoreError::Unsafe {
-                    path: shown(),
-                    reason: "is a symbolic link".into(),
-                });
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let mut file = match openat(&self.dir, name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => File::from(fd),
+            Err(Errno::ENOENT) if self.known_users().contains(user) => {
+                return Err(StoreError::Vanished { path: shown() });
             }
-            Err(error) => return Err(io_error(&path)(error)),
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(Errno::ELOOP) => return Err(unsafe_path(&path, "is a symbolic link")),
+            Err(errno) => return Err(errno_error(&path, errno)),
         };
         let meta = file.metadata().map_err(io_error(&path))?;
         let unsafe_because = if !meta.file_type().is_file() {
@@ -153,10 +183,7 @@ impl Store for FileStore {
             None
         };
         if let Some(reason) = unsafe_because {
-            return Err(StoreError::Unsafe {
-                path: shown(),
-                reason,
-            });
+            return Err(unsafe_path(&path, reason));
         }
         let mut text = zeroize::Zeroizing::new(String::new());
         Read::by_ref(&mut file)
@@ -187,45 +214,55 @@ impl Store for FileStore {
                 });
             }
         }
+        self.known_users().insert(user.to_owned());
         Ok(Some(record))
     }
 
     fn save(&self, user: &str, record: &UserRecord) -> Result<(), StoreError> {
-        let path = self.path_of(user)?;
+        let name = Self::file_name(user)?;
+        let path = self.path.join(&name);
         let text = zeroize::Zeroizing::new(toml::to_string(record).map_err(|error| {
             StoreError::Corrupt {
                 path: path.display().to_string(),
                 reason: error.to_string(),
             }
         })?);
-        // tempfile creates with O_EXCL and mode 0600 in the same directory, so rename is atomic.
-        let mut temp = tempfile::Builder::new()
-            .prefix(".tmp")
-            .permissions(fs::Permissions::from_mode(0o600))
-            .tempfile_in(&self.dir)
-            .map_err(io_error(&self.dir))?;
-        temp.write_all(text.as_bytes()).map_err(io_error(&path))?;
-        temp.as_file().sync_all().map_err(io_error(&path))?;
-        temp.persist(&path)
-            .map_err(|error| io_error(&path)(error.error))?;
+        // A new file in the same directory, renamed over the record: readers see the old
+        // record or the new one, never half of one.
+        let temp = format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>());
+        self.write_new(&temp, text.as_bytes())?;
+        if let Err(errno) = renameat(&self.dir, temp.as_str(), &self.dir, name.as_str()) {
+            let _ = unlinkat(&self.dir, temp.as_str(), UnlinkatFlags::NoRemoveDir);
+            return Err(errno_error(&path, errno));
+        }
+        self.known_users().insert(user.to_owned());
         self.sync_dir()
     }
 
     fn remove(&self, user: &str) -> Result<bool, StoreError> {
-        let path = self.path_of(user)?;
-        match fs::remove_file(&path) {
-            Ok(()) => self.sync_dir().map(|()| true),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(error) => Err(io_error(&path)(error)),
+        let name = Self::file_name(user)?;
+        // Held across the unlink, so a concurrent load never sees the file gone but the
+        // user still known.
+        let mut known = self.known_users();
+        let removed = match unlinkat(&self.dir, name.as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => true,
+            Err(Errno::ENOENT) => false,
+            Err(errno) => return Err(errno_error(&self.path.join(&name), errno)),
+        };
+        // Asked for: from now on a missing file means not enrolled.
+        known.remove(user);
+        drop(known);
+        if removed {
+            self.sync_dir()?;
         }
+        Ok(removed)
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
+        let names = dirfd::entries(&self.dir).map_err(|errno| errno_error(&self.path, errno))?;
         let mut users = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
-            let entry = entry.map_err(io_error(&self.dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(user) = name.strip_suffix(RECORD_SUFFIX)
+        for name in names {
+            if let Some(user) = name.to_str().and_then(|n| n.strip_suffix(RECORD_SUFFIX))
                 && twofactor_proto::is_valid_username(user)
             {
                 users.push(user.to_owned());

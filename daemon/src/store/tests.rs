@@ -1,3 +1,4 @@
+use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
 use super::*;
@@ -192,4 +193,145 @@ fn an_imported_80_bit_secret_reads_back() {
     }
     store.save("ivan", &record).unwrap();
     assert_eq!(store.load("ivan").unwrap(), Some(record));
+}
+
+#[test]
+fn swapping_the_users_directory_after_open_does_not_redirect_the_store() {
+    let (dir, store) = store();
+    store.save("alice", &sample_record(3)).unwrap();
+    let users = users_dir(&dir);
+    fs::rename(&users, dir.path().join("state/users.real")).unwrap();
+    fs::create_dir(&users).unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(3)));
+    assert_eq!(store.users().unwrap(), vec!["alice".to_string()]);
+    store.save("bob", &sample_record(4)).unwrap();
+    assert_eq!(fs::read_dir(&users).unwrap().count(), 0);
+    assert!(dir.path().join("state/users.real/bob.toml").exists());
+}
+
+#[test]
+fn a_parent_writable_by_others_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("open");
+    fs::create_dir(&parent).unwrap();
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o777)).unwrap();
+    let error = FileStore::open(&parent.join("state")).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Unsafe { .. }), "{message}");
+    assert!(
+        message.contains(&format!(
+            "{} is unsafe: writable by group or others",
+            parent.display()
+        )),
+        "{message}"
+    );
+    assert!(!parent.join("state").exists());
+}
+
+#[test]
+fn a_sticky_parent_is_accepted_when_the_child_is_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("sticky");
+    fs::create_dir(&parent).unwrap();
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o1777)).unwrap();
+    let store = FileStore::open(&parent.join("state")).unwrap();
+    store.save("alice", &sample_record(1)).unwrap();
+    assert!(store.load("alice").unwrap().is_some());
+}
+
+#[test]
+fn a_sticky_parent_is_refused_when_the_child_belongs_to_someone_else() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("sticky");
+    fs::create_dir_all(parent.join("theirs")).unwrap();
+    fs::set_permissions(&parent, fs::Permissions::from_mode(0o1777)).unwrap();
+    let nobody = Some(nix::unistd::Uid::from_raw(65534));
+    nix::unistd::chown(&parent.join("theirs"), nobody, None).unwrap();
+    let message = FileStore::open(&parent.join("theirs/state"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("owned by uid 65534"), "{message}");
+}
+
+#[test]
+fn a_symlink_on_the_state_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("real")).unwrap();
+    symlink(dir.path().join("real"), dir.path().join("link")).unwrap();
+    let message = FileStore::open(&dir.path().join("link/state"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("is a symbolic link"), "{message}");
+}
+
+#[test]
+fn a_vanished_record_of_a_user_seen_is_an_error() {
+    let (dir, store) = store();
+    store.save("alice", &sample_record(1)).unwrap();
+    fs::remove_file(users_dir(&dir).join("alice.toml")).unwrap();
+    assert!(matches!(
+        store.load("alice"),
+        Err(StoreError::Vanished { .. })
+    ));
+    // Seen only in the listing at open, never loaded.
+    store.save("bob", &sample_record(1)).unwrap();
+    drop(store);
+    let store = FileStore::open(&dir.path().join("state")).unwrap();
+    fs::remove_file(users_dir(&dir).join("bob.toml")).unwrap();
+    assert!(matches!(
+        store.load("bob"),
+        Err(StoreError::Vanished { .. })
+    ));
+    assert_eq!(store.load("carol").unwrap(), None);
+}
+
+#[test]
+fn remove_then_load_is_not_enrolled() {
+    let (_dir, store) = store();
+    store.save("alice", &sample_record(1)).unwrap();
+    assert!(store.load("alice").unwrap().is_some());
+    assert!(store.remove("alice").unwrap());
+    assert_eq!(store.load("alice").unwrap(), None);
+    store.save("alice", &sample_record(2)).unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(2)));
+}
+
+fn temp_files(dir: &tempfile::TempDir) -> Vec<String> {
+    fs::read_dir(users_dir(dir))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_successful_save_leaves_no_temp_file() {
+    let (dir, store) = store();
+    for step in 0..5 {
+        store.save("alice", &sample_record(step)).unwrap();
+    }
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_write_keeps_the_old_record_and_no_temp_file() {
+    let (dir, store) = store();
+    store.save("alice", &sample_record(1)).unwrap();
+    FAIL_WRITE_AFTER.with(|fail| fail.set(Some(10)));
+    let result = store.save("alice", &sample_record(2));
+    assert!(matches!(result, Err(StoreError::Io { .. })), "{result:?}");
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(1)));
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_rename_leaves_no_temp_file() {
+    let (dir, store) = store();
+    fs::create_dir(users_dir(&dir).join("alice.toml")).unwrap();
+    fs::write(users_dir(&dir).join("alice.toml/keep"), "x").unwrap();
+    assert!(store.save("alice", &sample_record(1)).is_err());
+    assert_eq!(temp_files(&dir), Vec::<String>::new());
 }
