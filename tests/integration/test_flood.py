@@ -122,9 +122,10 @@ def test_memory_is_given_back_after_a_flood_of_30_mb_arguments(bus, users, daemo
     pid = daemon.proc.pid
     with Flood(bus.address, "big", attacker.name, user=attacker, connections=4,
                in_flight=2) as flood:
-        # Until the daemon answered a few dozen 30 MB calls (or refused them some other way).
-        during = flood.wait_for(lambda t: t["answered"] >= 24 or t["closed"] >= 8, limit=120)
-        peak_during = proc_status(pid, "VmHWM")
+        # Until the daemon answered a hundred 30 MB calls (or refused them some other way: the
+        # bus closing the connections). Not fewer: after two dozen, a daemon that keeps memory
+        # after longer floods was seen to give it all back.
+        during = flood.wait_for(lambda t: t["answered"] >= 100 or t["closed"] >= 8, limit=120)
         flood.stop()
     assert during["answered"] + during["closed"] > 0, f"nothing came of the flood: {during}"
     rss = None
@@ -135,5 +136,7 @@ def test_memory_is_given_back_after_a_flood_of_30_mb_arguments(bus, users, daemo
         time.sleep(0.1)
     peak = proc_status(pid, "VmHWM")
     assert daemon.proc.poll() is None, daemon.log_text()[-2000:]
-    assert rss < 30 * MIB, f"VmRSS {rss} KiB 30 s after the flood (peak {peak} KiB, {during})"
-    assert max(peak, peak_during) < 100 * MIB, f"peak VmHWM {peak} KiB ({during})"
+    problems = [f"VmRSS still {rss} KiB 30 s after the flood"] if rss >= 30 * MIB else []
+    if peak >= 100 * MIB:
+        problems.append(f"peak VmHWM {peak} KiB")
+    assert not problems, f"{'; '.join(problems)} (VmRSS {rss} KiB at the end; {during})"
