@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use twofactor_proto::{
     self as proto, Daemon1Proxy, EnrollmentOffer, Error, ImportedEnrollment, LoginContext,
-    PolicyExplanation, TemporaryCode, UserStatus, VerifyReply,
+    PolicyExplanation, TemporaryCode, ThrottledSource, UserStatus, VerifyReply,
 };
 use zbus::proxy::CacheProperties;
 
@@ -16,6 +16,7 @@ use crate::error::CliError;
 pub trait Daemon {
     fn verify(&self, user: &str, code: &str, context: &LoginContext) -> Result<VerifyReply, Error>;
     fn status(&self, user: &str) -> Result<UserStatus, Error>;
+    fn throttled_sources(&self, user: &str) -> Result<Vec<ThrottledSource>, Error>;
     fn begin_enrollment(
         &self,
         user: &str,
@@ -102,6 +103,10 @@ impl Daemon for BusDaemon {
 
     fn status(&self, user: &str) -> Result<UserStatus, Error> {
         zbus::block_on(self.proxy.status(user))
+    }
+
+    fn throttled_sources(&self, user: &str) -> Result<Vec<ThrottledSource>, Error> {
+        zbus::block_on(self.proxy.throttled_sources(user))
     }
 
     fn begin_enrollment(

@@ -47,8 +47,9 @@ bounded_u32!(
     Window, default 1, allowed (0u32..=5), "window must be between 0 and 5 steps"
 );
 bounded_u32!(
-    /// Consecutive failures before lockout: never above 100 (NIST SP 800-63B).
-    FailureLimit, default 10, allowed (1u32..=100), "max_failures must be between 1 and 100"
+    /// Consecutive failures across sources that lock every source: never above 100
+    /// (NIST SP 800-63B).
+    FailureLimit, default 30, allowed (1u32..=100), "max_failures must be between 1 and 100"
 );
 
 /// A duration in seconds, written `"7d"`, `"12h"`, `"30m"`, `"45s"` or as a number.
@@ -57,6 +58,10 @@ bounded_u32!(
 pub struct Seconds(u64);
 
 impl Seconds {
+    pub const fn from_secs(seconds: u64) -> Seconds {
+        Seconds(seconds)
+    }
+
     pub fn get(self) -> u64 {
         self.0
     }

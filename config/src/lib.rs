@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 
 mod bounded;
 pub mod file_safety;
+mod lockout;
 pub mod login_source;
 mod network;
 pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
+pub use lockout::{LOCK_LEVEL_MEMORY_SECONDS, LockoutConfig, SECONDS_PER_YEAR};
 pub use login_source::{LoginSource, Source};
 pub use network::{LOCAL_MEANS, LoginOrigin};
 
@@ -178,53 +180,6 @@ pub struct TotpConfig {
     pub window: Window,
     /// Issuer shown by authenticator apps; the host name when unset.
     pub issuer: Option<String>,
-}
-
-/// `[lockout]`: growing delays after `free_failures` consecutive failures, lockout at
-/// `max_failures` until an administrator unlocks.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct LockoutConfig {
-    /// Consecutive failures that lock the account (1..=100, NIST SP 800-63B).
-    pub max_failures: FailureLimit,
-    /// Failures allowed before delays start.
-    pub free_failures: u32,
-    /// First delay; each further failure doubles it.
-    pub base_delay_seconds: u64,
-    /// Upper bound of one delay.
-    pub max_delay_seconds: u64,
-}
-
-impl Default for LockoutConfig {
-    fn default() -> Self {
-        LockoutConfig {
-            max_failures: FailureLimit::default(),
-            free_failures: 3,
-            base_delay_seconds: 2,
-            max_delay_seconds: 300,
-        }
-    }
-}
-
-impl LockoutConfig {
-    /// Seconds to wait after the last of `consecutive_failures` before the next attempt.
-    pub fn delay_after(&self, consecutive_failures: u32) -> u64 {
-        let Some(beyond) = consecutive_failures.checked_sub(self.free_failures) else {
-            return 0;
-        };
-        if beyond == 0 {
-            return 0;
-        }
-        let doublings = (beyond - 1).min(63);
-        self.base_delay_seconds
-            .saturating_mul(1u64 << doublings)
-            .min(self.max_delay_seconds)
-    }
-
-    /// Whether this many consecutive failures lock the account.
-    pub fn locks_at(&self, consecutive_failures: u32) -> bool {
-        consecutive_failures >= self.max_failures.get()
-    }
 }
 
 /// `[admin]`: members of `group` (and root) may act on any user.

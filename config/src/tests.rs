@@ -33,7 +33,7 @@ fn missing_file_means_defaults() {
     assert_eq!(config.totp.period.get(), 30);
     assert_eq!(config.totp.algorithm, Algorithm::Sha1);
     assert_eq!(config.totp.window.get(), 1);
-    assert_eq!(config.lockout.max_failures.get(), 10);
+    assert_eq!(config.lockout.max_failures.get(), 30);
     assert_eq!(config.admin.group, "twofactor-admin");
 }
 
@@ -166,8 +166,8 @@ fn delays_grow_then_cap() {
     let lockout = LockoutConfig::default();
     let delays: Vec<u64> = (0..=12).map(|n| lockout.delay_after(n)).collect();
     assert_eq!(delays, [0, 0, 0, 0, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
-    assert!(!lockout.locks_at(9));
-    assert!(lockout.locks_at(10));
+    assert!(!lockout.locks_at(29));
+    assert!(lockout.locks_at(30));
 }
 
 #[test]
@@ -469,4 +469,29 @@ mod unsafe_files {
             chown(&user_bin, Some(0), None).unwrap();
         }
     }
+}
+
+#[test]
+fn the_default_guess_budget_keeps_a_year_of_guessing_under_one_in_a_thousand() {
+    let lockout = LockoutConfig::default();
+    // Locks of 1, 2, 4, ... 256 days begin within a year: 9 of them, 30 failures before each.
+    assert_eq!(lockout.attempts_per_year(), 30 * 9 + 29);
+    let window = TotpConfig::default().window.get();
+    let odds = lockout.guess_probability_per_year(6, 2 * window + 1);
+    assert!(odds <= 1e-3, "{odds}");
+    // A lock that does not grow would not do: 30 failures a day.
+    let flat = LockoutConfig {
+        lock_duration: Seconds::from_secs(SECONDS_PER_YEAR),
+        ..LockoutConfig::default()
+    };
+    assert_eq!(flat.attempts_per_year(), 30 + 29);
+}
+
+#[test]
+fn lock_lengths_double_and_never_overflow() {
+    let lockout = LockoutConfig::default();
+    assert_eq!(lockout.lock_seconds(0), 86_400);
+    assert_eq!(lockout.lock_seconds(3), 8 * 86_400);
+    assert_eq!(lockout.lock_seconds(u32::MAX), u64::MAX);
+    assert!(error_of("[lockout]\nlock_duration = \"10s\"\n").contains("at least 60"));
 }

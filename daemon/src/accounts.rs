@@ -133,13 +133,29 @@ fn account_of(user: nix::unistd::User) -> Result<Account, String> {
     })
 }
 
+/// `getpwnam(name)`, under the name its uid's first passwd entry has. An alias made with
+/// `useradd -o` shares an account's uid under another name; a login by it is the same person
+/// as the first name, so it is reported under that name, and [`Accounts::name_of`] callers
+/// treat it as another spelling (asked for a code, refused, logged) instead of as an account
+/// that is not enrolled.
+fn user_by_name(name: &str) -> Result<Option<nix::unistd::User>, String> {
+    let Some(mut user) =
+        nix::unistd::User::from_name(name).map_err(|error| format!("getpwnam({name}): {error}"))?
+    else {
+        return Ok(None);
+    };
+    let uid = user.uid;
+    let first =
+        nix::unistd::User::from_uid(uid).map_err(|error| format!("getpwuid({uid}): {error}"))?;
+    if let Some(first) = first {
+        user.name = first.name;
+    }
+    Ok(Some(user))
+}
+
 impl Accounts for SystemAccounts {
     fn by_name(&self, name: &str) -> Result<Option<Account>, String> {
-        match nix::unistd::User::from_name(name) {
-            Ok(Some(user)) => account_of(user).map(Some),
-            Ok(None) => Ok(None),
-            Err(error) => Err(format!("getpwnam({name}): {error}")),
-        }
+        user_by_name(name)?.map(account_of).transpose()
     }
 
     fn by_uid(&self, uid: u32) -> Result<Option<Account>, String> {
@@ -151,9 +167,7 @@ impl Accounts for SystemAccounts {
     }
 
     fn name_of(&self, name: &str) -> Result<Option<String>, String> {
-        nix::unistd::User::from_name(name)
-            .map(|user| user.map(|user| user.name))
-            .map_err(|error| format!("getpwnam({name}): {error}"))
+        Ok(user_by_name(name)?.map(|user| user.name))
     }
 
     fn group_exists(&self, name: &str) -> Result<bool, String> {

@@ -92,13 +92,47 @@ pub fn warnings(config: &Config, accounts: &dyn Accounts) -> Vec<Warning> {
     if config.enrollment.says_local() {
         warn("enrollment.at_login_from".into(), LOCAL_MEANS.into());
     }
+    // The widest window a record can have is the configured one (imports carry their own).
+    let lockout = &config.lockout;
+    let window = config.totp.window.get();
+    let odds = lockout.guess_probability_per_year(config.totp.digits.get(), 2 * window + 1);
+    if odds > GUESS_ODDS_PER_YEAR {
+        warn(
+            "lockout".into(),
+            format!(
+                "an attacker with many sources gets {} guesses a year, a {odds:.1e} chance of \
+                 a {}-digit code with window {window}; raise lock_duration or lower \
+                 max_failures to keep it under {GUESS_ODDS_PER_YEAR:.0e} (docs/security.md)",
+                lockout.attempts_per_year(),
+                config.totp.digits.get(),
+            ),
+        );
+    }
     found
 }
+
+/// The chance of a guessed code in a year of attack that the defaults stay under.
+pub const GUESS_ODDS_PER_YEAR: f64 = 1e-3;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::accounts::FixedAccounts;
+
+    #[test]
+    fn a_guess_budget_above_one_in_a_thousand_a_year_is_warned_about() {
+        let accounts = FixedAccounts::default().with("root", 0, &["twofactor-admin"]);
+        let lockout_warnings = |text: &str| {
+            warnings(&Config::parse(text, "x").expect("valid"), &accounts)
+                .into_iter()
+                .filter(|warning| warning.key == "lockout")
+                .count()
+        };
+        assert_eq!(lockout_warnings(""), 0, "the defaults keep it");
+        assert_eq!(lockout_warnings("[lockout]\nmax_failures = 100\n"), 1);
+        assert_eq!(lockout_warnings("[totp]\nwindow = 3\n"), 1);
+        assert_eq!(lockout_warnings("[lockout]\nlock_duration = \"10m\"\n"), 1);
+    }
 
     #[test]
     fn unknown_names_and_the_old_local_are_warned_about_with_their_key() {

@@ -12,8 +12,8 @@ use futures_lite::StreamExt;
 // Replies are spelled out as tuples (`twofactor_proto::reply`) because the interface macro
 // lists the out arguments of a literal tuple one by one, as they travel on the wire.
 use twofactor_proto::{
-    EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, UserStatus,
-    VerifyOutcome, VerifyReply,
+    EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, ThrottledSource,
+    UserStatus, VerifyOutcome, VerifyReply,
 };
 use zbus::message::Header;
 use zbus::{Connection, fdo};
@@ -24,6 +24,10 @@ use crate::admission::{Admission, Partition, Refusal};
 use crate::log::Line;
 use crate::refusals::RefusedCalls;
 use crate::service::{Caller, Service, login_source};
+
+/// Largest call body accepted. The largest real one (`VerifyAny` with every candidate and a
+/// full context, or an import with its scratch codes) is under 4 KiB.
+const MAX_CALL_BYTES: u32 = 64 * 1024;
 
 /// Cached uids beyond which the cache starts over (dbus-daemon allows 2048 connections).
 const MAX_CACHED_UIDS: usize = 8192;
@@ -189,6 +193,11 @@ impl Daemon {
         T: Send + 'static,
         F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
     {
+        // Before anything else, so an oversized call is let go at once: every real one is a
+        // few hundred bytes.
+        if header.primary().body_len() > MAX_CALL_BYTES {
+            return Err(Error::InvalidInput("the call is too large".into()));
+        }
         let (uid, sender) = self.sender_uid(header, connection).await?;
         let result = self.admit_and_run(uid, sender, subject, work).await;
         if let Err(error @ (Error::AccessDenied(_) | Error::Busy(_))) = &result {
@@ -445,6 +454,22 @@ impl Daemon {
         )
         .await
         .map(Into::into)
+    }
+
+    #[zbus(out_args("sources"))]
+    async fn throttled_sources(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+        user: String,
+    ) -> Result<Vec<ThrottledSource>, Error> {
+        self.run(
+            &header,
+            connection,
+            Subject::of(&user, None),
+            move |service, caller, now| service.throttled_sources(caller, &user, now),
+        )
+        .await
     }
 
     #[zbus(out_args(

@@ -17,4 +17,5 @@ pub mod reload;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod throttle;
 pub mod totp;

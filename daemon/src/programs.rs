@@ -25,6 +25,9 @@ pub struct Event {
     pub by_uid: u32,
     pub service: String,
     pub rhost: String,
+    /// The login's source ([`twofactor_config::Source`]): for `locked`, the one whose failure
+    /// reached the ceiling.
+    pub source: String,
     pub time: u64,
 }
 
@@ -107,6 +110,7 @@ impl Notifier for CommandNotifier {
             .env("TWOFACTOR_BY_UID", event.by_uid.to_string())
             .env("TWOFACTOR_SERVICE", &event.service)
             .env("TWOFACTOR_RHOST", &event.rhost)
+            .env("TWOFACTOR_SOURCE", &event.source)
             .env("TWOFACTOR_TIME", event.time.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -235,6 +239,7 @@ mod tests {
             by_uid: 0,
             service: "sshd".into(),
             rhost: "192.0.2.1".into(),
+            source: "192.0.2.1".into(),
             time: 1_800_000_000,
         }
     }

@@ -119,18 +119,55 @@ pub struct OneTimeCode {
     pub expires_at: u64,
 }
 
-/// Failure counting for rate limiting and the "failed attempts since" message.
+/// Failure counting for throttling (see [`crate::throttle`]) and the "failed attempts
+/// since" message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptState {
-    /// Cleared by a success or an admin unlock; drives delays and lockout.
+    /// Failures across all sources since the last success, lock or unlock: the ceiling's.
     pub consecutive_failures: u32,
     /// Unix seconds of the last failure, 0 if none.
     pub last_failure: u64,
-    /// Locked until an administrator unlocks.
+    /// Locked until an administrator unlocks: the rule of records before locks expired.
     pub locked: bool,
     /// Cleared by a success only; reported at the next successful login.
     pub failures_since_success: u32,
+    /// Every source is locked until then (Unix seconds), 0 if not locked.
+    #[serde(default)]
+    pub locked_until: u64,
+    /// When the last lock began (Unix seconds), 0 if never: locks within a year of each
+    /// other grow.
+    #[serde(default)]
+    pub last_lock: u64,
+    /// Locks in a row, each within a year of the one before.
+    #[serde(default)]
+    pub locks: u32,
+    /// Sources with recent failures, oldest first.
+    #[serde(default)]
+    pub sources: Vec<SourceAttempts>,
+}
+
+/// One source's recent failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceAttempts {
+    /// [`twofactor_config::Source`] as text.
+    pub source: String,
+    pub failures: u32,
+    /// Unix seconds.
+    pub last_failure: u64,
+    /// Where the last failed code from this source matched a step outside the window, if
+    /// it did: the clock-skew hint needs two such codes in a row.
+    #[serde(default)]
+    pub last_skew: Option<SkewMatch>,
+}
+
+/// A failed TOTP code that matched the device's clock off by `seconds`, at time `step`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkewMatch {
+    pub seconds: i64,
+    pub step: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

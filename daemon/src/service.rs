@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use twofactor_config::{Config, LoginSource, Policy, PolicyDecision};
+use twofactor_config::{Config, LoginSource, Policy, PolicyDecision, Source};
 use twofactor_proto::{
     BACKUP_CODE_COUNT, BACKUP_CODES_LOW, EnrollmentOffer, Error, LoginAction, LoginContext,
-    LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, UserStatus, VerifyAnyReply,
-    VerifyOutcome, VerifyReply, codes,
+    LoginEnrollment, LoginPlan, MAX_CONTEXT_LEN, PolicyExplanation, ThrottledSource, UserStatus,
+    VerifyAnyReply, VerifyOutcome, VerifyReply, codes,
 };
 use zeroize::Zeroizing;
 
@@ -20,9 +20,10 @@ use crate::accounts::{Account, Accounts};
 use crate::backup::{self, BackupCodeHashes};
 use crate::log::{EventLog, Line};
 use crate::programs::{Event, NoNotifier, Notifier};
-use crate::record::{AttemptState, Enrollment, LastUse, TotpEnrollment, UserRecord};
+use crate::record::{AttemptState, Enrollment, LastUse, SkewMatch, TotpEnrollment, UserRecord};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
+use crate::throttle::{self, Failure, Gate};
 use crate::totp::{self, TotpCheck, TotpParams};
 
 /// A pending enrollment expires after this many seconds.
@@ -111,17 +112,19 @@ enum Attempt {
     },
     Rejected {
         misses: Misses,
-        now_locked: bool,
+        failure: Failure,
     },
+    /// This source waits this many seconds.
     Delayed(u64),
-    Locked,
+    /// Every source is locked, for this many seconds or until an admin unlocks (`None`).
+    Locked(Option<u64>),
 }
 
 /// What a rejected attempt can tell the user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Misses {
-    /// The TOTP code matches the device's clock off by this many seconds.
-    skew_seconds: Option<i64>,
+    /// Where the TOTP code matched outside the window, if it did.
+    skew: Option<SkewMatch>,
     /// The TOTP code was right but already used.
     replayed: bool,
 }
@@ -437,8 +440,34 @@ impl Service {
                 .map(|c| c.service.clone())
                 .unwrap_or_else(|| "twofactor".into()),
             rhost: context.map(|c| c.rhost.clone()).unwrap_or_default(),
+            source: context
+                .map_or(Source::Local, |c| login_source(caller.uid, c).source())
+                .to_string(),
             time: now,
         });
+    }
+
+    /// A failure from `source` reached the ceiling: every source is locked.
+    fn locked(
+        &self,
+        user: &str,
+        caller: &Caller,
+        context: Option<&LoginContext>,
+        source: &Source,
+        attempts: &AttemptState,
+        now: u64,
+    ) {
+        self.log.warning(
+            self.event("locked", user, caller)
+                .field("source", source)
+                .field("failures", attempts.consecutive_failures)
+                .field(
+                    "locked_for_seconds",
+                    attempts.locked_until.saturating_sub(now),
+                )
+                .as_str(),
+        );
+        self.notify("locked", user, caller, context, now);
     }
 
     fn event(&self, event: &str, user: &str, caller: &Caller) -> Line {
@@ -447,28 +476,22 @@ impl Service {
             .field("by_uid", caller.uid)
     }
 
-    /// One code against a stored enrollment, with rate limiting. Updates `record` in memory;
-    /// the caller stores it.
+    /// One code from `source` against a stored enrollment, throttled (see
+    /// [`crate::throttle`]). Updates `record` in memory; the caller stores it.
     fn attempt(
         &self,
         record: &mut UserRecord,
         candidates: &[Zeroizing<String>],
         allowed: &[Factor],
+        source: &Source,
         now: u64,
     ) -> Result<Attempt, Error> {
-        let attempts = &record.attempts;
-        if attempts.locked {
-            return Ok(Attempt::Locked);
-        }
-        if attempts.consecutive_failures > 0 {
-            let wait = self
-                .config()
-                .lockout
-                .delay_after(attempts.consecutive_failures);
-            let ready_at = attempts.last_failure.saturating_add(wait);
-            if now < ready_at {
-                return Ok(Attempt::Delayed(ready_at - now));
-            }
+        let rules = self.config().lockout.clone();
+        throttle::expire(&rules, &mut record.attempts, now);
+        match throttle::gate(&rules, &record.attempts, source, now) {
+            Gate::Open => {}
+            Gate::Delayed(seconds) => return Ok(Attempt::Delayed(seconds)),
+            Gate::Locked(remaining) => return Ok(Attempt::Locked(remaining)),
         }
         let mut misses = Misses::default();
         let accepted = self.match_factor(record, candidates, allowed, now, &mut misses)?;
@@ -480,18 +503,11 @@ impl Service {
                 failures_before: attempts.failures_since_success,
                 last_failure_before: attempts.last_failure,
             };
-            *attempts = AttemptState::default();
+            throttle::succeeded(attempts, source);
             return Ok(outcome);
         }
-        attempts.consecutive_failures = attempts.consecutive_failures.saturating_add(1);
-        attempts.failures_since_success = attempts.failures_since_success.saturating_add(1);
-        attempts.last_failure = now;
-        let now_locked = self
-            .config()
-            .lockout
-            .locks_at(attempts.consecutive_failures);
-        attempts.locked = now_locked;
-        Ok(Attempt::Rejected { misses, now_locked })
+        let failure = throttle::failed(&rules, attempts, source, misses.skew, now);
+        Ok(Attempt::Rejected { misses, failure })
     }
 
     /// The factor one of `candidates` (normalized) matches, and which candidate, spending it
@@ -537,7 +553,7 @@ impl Service {
                         return Ok(Some((Factor::Totp, index)));
                     }
                     TotpCheck::Replayed => misses.replayed = true,
-                    TotpCheck::Wrong { skew_seconds } => misses.skew_seconds = skew_seconds,
+                    TotpCheck::Wrong { skew } => misses.skew = skew,
                 }
             }
             let backup_codes = &mut enrollment.backup_codes;
@@ -581,30 +597,35 @@ impl Service {
         now: u64,
     ) -> Result<(), Error> {
         let digits = code_digits(code)?;
-        let attempt = self.attempt(record, std::slice::from_ref(&digits), allowed, now);
+        // A change is asked for by the user (never root's report of a login): local.
+        let source = Source::Local;
+        let attempt = self.attempt(record, std::slice::from_ref(&digits), allowed, &source, now);
         // The failure count (or the spent code) is stored whatever the outcome.
         self.save(user, record)?;
         match attempt? {
             Attempt::Accepted { .. } => Ok(()),
-            Attempt::Rejected { now_locked, .. } => {
+            Attempt::Rejected { failure, .. } => {
                 self.log.info(
                     self.event("failed", user, caller)
                         .field("purpose", "change")
+                        .field("source", &source)
                         .as_str(),
                 );
-                if now_locked {
-                    self.log
-                        .warning(self.event("locked", user, caller).as_str());
-                    self.notify("locked", user, caller, None, now);
+                if failure.now_locked {
+                    self.locked(user, caller, None, &source, &record.attempts, now);
                 }
                 Err(Error::WrongCode("the code is not valid".into()))
             }
             Attempt::Delayed(seconds) => Err(Error::Locked(format!(
                 "too many failed attempts: try again in {seconds} s"
             ))),
-            Attempt::Locked => Err(Error::Locked(
-                "locked after too many failed attempts: ask an administrator".into(),
-            )),
+            Attempt::Locked(remaining) => Err(Error::Locked(match remaining {
+                Some(seconds) => format!(
+                    "locked after too many failed attempts: try again in {seconds} s, or ask \
+                     an administrator"
+                ),
+                None => "locked after too many failed attempts: ask an administrator".into(),
+            })),
         }
     }
 
@@ -791,7 +812,8 @@ impl Service {
         if !record.is_enrolled() && record.live_temporary_code(now).is_none() {
             return reject_unknown("not-enrolled");
         }
-        let attempt = self.attempt(&mut record, candidates, Factor::AT_LOGIN, now)?;
+        let source = login_source(caller.uid, context).source();
+        let attempt = self.attempt(&mut record, candidates, Factor::AT_LOGIN, &source, now)?;
         match attempt {
             Attempt::Accepted {
                 factor,
@@ -833,33 +855,40 @@ impl Service {
                 reply.offer_new_backup_codes =
                     left == 0 && record.is_enrolled() && self.config().enrollment.at_login;
             }
-            Attempt::Rejected { misses, now_locked } => {
+            Attempt::Rejected { misses, failure } => {
                 self.save(user, &record)?;
-                reply.clock_skew_seconds = misses.skew_seconds.unwrap_or(0);
+                // Only two codes in a row at one offset make a hint: one guess never does.
+                reply.clock_skew_seconds = failure.skew_hint.unwrap_or(0);
                 reply.code_replayed = misses.replayed;
-                let mut failed =
-                    line("failed").field("failures", record.attempts.consecutive_failures);
-                if let Some(skew) = misses.skew_seconds {
+                let mut failed = line("failed")
+                    .field("source", &source)
+                    .field("failures", record.attempts.consecutive_failures);
+                if let Some(skew) = failure.skew_hint {
                     failed = failed.field("clock_offset_seconds", skew);
                 }
                 if misses.replayed {
                     failed = failed.field("reason", "replayed");
                 }
                 self.log.info(failed.as_str());
-                if now_locked {
-                    self.log.warning(line("locked").as_str());
-                    self.notify("locked", user, caller, Some(context), now);
+                if failure.now_locked {
+                    self.locked(user, caller, Some(context), &source, &record.attempts, now);
                 }
             }
             Attempt::Delayed(seconds) => {
                 reply.outcome = VerifyOutcome::Delayed;
                 reply.retry_after_seconds = seconds;
-                self.log
-                    .info(line("delayed").field("retry_after", seconds).as_str());
+                self.log.info(
+                    line("delayed")
+                        .field("source", &source)
+                        .field("retry_after", seconds)
+                        .as_str(),
+                );
             }
-            Attempt::Locked => {
+            Attempt::Locked(remaining) => {
                 reply.outcome = VerifyOutcome::Locked;
-                self.log.info(line("refused-locked").as_str());
+                reply.retry_after_seconds = remaining.unwrap_or(0);
+                self.log
+                    .info(line("refused-locked").field("source", &source).as_str());
             }
         }
         reply.backup_codes_left = record
@@ -916,18 +945,10 @@ impl Service {
                     .live_temporary_code(now)
                     .map_or(0, |code| code.expires_at);
                 status.delivery_enabled = record.delivery_enabled;
-                status.locked = attempts.locked;
+                let lock = throttle::lock_remaining(attempts, now);
+                status.locked = lock.is_some();
+                status.retry_after_seconds = lock.flatten().unwrap_or(0);
                 status.failures_since_success = attempts.failures_since_success;
-                if attempts.consecutive_failures > 0 && !attempts.locked {
-                    let wait = self
-                        .config()
-                        .lockout
-                        .delay_after(attempts.consecutive_failures);
-                    status.retry_after_seconds = attempts
-                        .last_failure
-                        .saturating_add(wait)
-                        .saturating_sub(now);
-                }
                 if let Some(last) = record.last_success {
                     status.last_success_time = last.time;
                     status.last_success_service = last.service;
@@ -944,6 +965,30 @@ impl Service {
             }
         }
         status
+    }
+
+    /// Sources with recent failures for `user`, oldest first. Unreadable state is an error.
+    pub fn throttled_sources(
+        &self,
+        caller: &Caller,
+        user: &str,
+        now: u64,
+    ) -> Result<Vec<ThrottledSource>, Error> {
+        self.authorize_user(caller, user)?;
+        self.existing_account(user)?;
+        let Some(record) = self.load(user)? else {
+            return Ok(Vec::new());
+        };
+        Ok(
+            throttle::throttled(&self.config().lockout, &record.attempts, now)
+                .into_iter()
+                .map(|throttled| ThrottledSource {
+                    source: throttled.source,
+                    failures: throttled.failures,
+                    retry_after_seconds: throttled.retry_after_seconds,
+                })
+                .collect(),
+        )
     }
 
     /// Enrollment and lockout state of one user.
@@ -1334,16 +1379,12 @@ impl Service {
         if !had_enrollment && !had_pending {
             return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
         }
-        // One atomic replace, so a failed write cannot leave the user with no record (and so a
-        // fresh grace period); only what a rename cannot replace is removed first.
+        // One atomic replace, and nothing removed first: until the new record is durable the
+        // old one stands, so a failed write never leaves the user with no record (and so a
+        // fresh grace period).
         let mut fresh = UserRecord::new();
         fresh.no_grace = true;
-        if self.store.save(user, &fresh).is_err() {
-            self.store
-                .remove(user)
-                .map_err(|error| self.store_failure(user, &error))?;
-            self.save(user, &fresh)?;
-        }
+        self.save(user, &fresh)?;
         self.log.info(self.event("reset", user, caller).as_str());
         self.notify("reset", user, caller, None, now);
         Ok(())
@@ -1358,8 +1399,7 @@ impl Service {
         let mut record = self
             .load(user)?
             .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
-        record.attempts.locked = false;
-        record.attempts.consecutive_failures = 0;
+        throttle::unlock(&mut record.attempts);
         self.save(user, &record)?;
         self.log.info(self.event("unlocked", user, caller).as_str());
         Ok(())

@@ -2,6 +2,7 @@
 
 use twofactor_config::Algorithm;
 
+use crate::record::SkewMatch;
 use crate::secret::{Secret, constant_time_eq};
 
 /// How far off a device's clock may be for the daemon to say so (never accepted).
@@ -32,8 +33,8 @@ pub enum TotpCheck {
     Accepted { step: u64 },
     /// Matched a step at or below the last accepted one (RFC 6238 §5.2).
     Replayed,
-    /// No match in the window; `skew_seconds` when it matches further out.
-    Wrong { skew_seconds: Option<i64> },
+    /// No match in the window; `skew` when it matches further out.
+    Wrong { skew: Option<SkewMatch> },
 }
 
 fn engine(secret: &Secret, params: TotpParams) -> totp_rs::Totp {
@@ -71,7 +72,7 @@ pub fn check(
     last_step: Option<u64>,
 ) -> TotpCheck {
     if code.len() != params.digits as usize {
-        return TotpCheck::Wrong { skew_seconds: None };
+        return TotpCheck::Wrong { skew: None };
     }
     let totp = engine(secret, params);
     let period = u64::from(params.period);
@@ -96,17 +97,24 @@ pub fn check(
     }
     // Nearest match outside the window, for a "your clock is off" hint.
     let reach = SKEW_HINT_SECONDS / period;
-    let skew_seconds = (window + 1..=reach).find_map(|distance| {
-        let offset = (distance * period) as i64;
-        if matches(current.saturating_add(distance)) {
-            Some(offset)
+    let skew = (window + 1..=reach).find_map(|distance| {
+        let seconds = (distance * period) as i64;
+        let ahead = current.saturating_add(distance);
+        if matches(ahead) {
+            Some(SkewMatch {
+                seconds,
+                step: ahead,
+            })
         } else if distance <= current && matches(current - distance) {
-            Some(-offset)
+            Some(SkewMatch {
+                seconds: -seconds,
+                step: current - distance,
+            })
         } else {
             None
         }
     });
-    TotpCheck::Wrong { skew_seconds }
+    TotpCheck::Wrong { skew }
 }
 
 /// The cost of a failed check (window and skew search), for users that do not exist, so that
@@ -209,7 +217,10 @@ mod tests {
         assert_eq!(
             check(&secret, params, &code, first, 0, None),
             TotpCheck::Wrong {
-                skew_seconds: Some(30)
+                skew: Some(SkewMatch {
+                    seconds: 30,
+                    step: step + 1
+                })
             }
         );
         assert_eq!(
@@ -256,7 +267,10 @@ mod tests {
             assert_eq!(
                 check(&secret, params, &code, now, 1, None),
                 TotpCheck::Wrong {
-                    skew_seconds: Some(offset * 30)
+                    skew: Some(SkewMatch {
+                        seconds: offset * 30,
+                        step: (step as i64 + offset) as u64
+                    })
                 },
                 "offset {offset}"
             );
@@ -264,7 +278,7 @@ mod tests {
         let far = code_at_step(&secret, params, step + 21);
         assert_eq!(
             check(&secret, params, &far, now, 1, None),
-            TotpCheck::Wrong { skew_seconds: None }
+            TotpCheck::Wrong { skew: None }
         );
     }
 
@@ -282,7 +296,7 @@ mod tests {
         let code = code_at_step(&secret, params, 1);
         assert_eq!(
             check(&secret, params, &format!("0{code}"), 30, 1, None),
-            TotpCheck::Wrong { skew_seconds: None }
+            TotpCheck::Wrong { skew: None }
         );
     }
 }

@@ -168,9 +168,10 @@ pub struct UserStatus {
     /// The rule that decided, e.g. `group wheel`, `user alice`, `default`.
     pub policy_source: String,
     pub backup_codes_left: u32,
-    /// Locked until an administrator unlocks.
+    /// Every source is locked: too many failures in a row across sources.
     pub locked: bool,
-    /// Seconds until the next attempt is allowed (0: now).
+    /// While locked, seconds until the lock ends (0: until an administrator unlocks);
+    /// otherwise 0. Each source's own delay is in `ThrottledSources`.
     pub retry_after_seconds: u64,
     pub failures_since_success: u32,
     /// Unix seconds of the enrollment, 0 if not enrolled.
@@ -188,6 +189,16 @@ pub struct UserStatus {
     pub temporary_code_expires_at: u64,
     /// Codes by another channel (`SendCode`) are allowed for this user.
     pub delivery_enabled: bool,
+}
+
+/// One source's recent failures for a user: a reply of `ThrottledSources`.
+#[derive(Deserialize, Serialize, Type, Debug, Clone, PartialEq, Eq)]
+pub struct ThrottledSource {
+    /// An IPv4 host, an IPv6 /64, a host name, `console` or `local`.
+    pub source: String,
+    pub failures: u32,
+    /// Seconds until this source may try again (0: now).
+    pub retry_after_seconds: u64,
 }
 
 /// Reply of `ExplainPolicy`.
@@ -460,6 +471,9 @@ pub trait Daemon1 {
 
     /// Enrollment, policy, backup codes left, lockout and last use.
     fn status(&self, user: &str) -> Result<UserStatus, Error>;
+
+    /// Sources with recent failed attempts for `user`, oldest first. Callers: as `Status`.
+    fn throttled_sources(&self, user: &str) -> Result<Vec<ThrottledSource>, Error>;
 
     /// Start (or, with `replace`, restart) enrollment; owned by this connection, 10 minutes.
     fn begin_enrollment(

@@ -98,7 +98,7 @@ def drift(expected, live):
 def test_packaged_xml_matches_the_live_daemon(bus, daemon):
     live = describe(our_interface(introspect(bus.address)))
     packaged = describe(our_interface(XML.read_text()))
-    assert len(packaged["methods"]) == 18
+    assert len(packaged["methods"]) == 19
     assert drift(packaged, live) == []
 
 
@@ -176,6 +176,7 @@ def test_introspected_out_args_are_the_wire_reply(bus, users, daemon):
             "VerifyAny": reply_signature(conn, "VerifyAny", "sas(sss)",
                                          (alice.name, ["000000", "0000000"], context)),
             "Status": reply_signature(conn, "Status", "s", (alice.name,)),
+            "ThrottledSources": reply_signature(conn, "ThrottledSources", "s", (alice.name,)),
             "ExplainPolicy": reply_signature(conn, "ExplainPolicy", "s", (alice.name,)),
             "BeginEnrollment": offer_sig,
             "ConfirmEnrollment": reply_signature(conn, "ConfirmEnrollment", "ss",
@@ -256,6 +257,7 @@ def test_gdbus_proxy_built_from_the_xml_can_call_the_daemon(bus, users, daemon):
                  ("LoginPlan", GLib.Variant("(s(sss))", (alice.name, context))),
                  ("Verify", GLib.Variant("(ss(sss))", (alice.name, "000000", context))),
                  ("Status", GLib.Variant("(s)", (alice.name,))),
+                 ("ThrottledSources", GLib.Variant("(s)", (alice.name,))),
                  ("ExplainPolicy", GLib.Variant("(s)", (alice.name,)))]
         refused = {}
         for method, parameters in calls:

@@ -19,7 +19,8 @@ from test_cli import cli, cli_bin, enroll  # noqa: F401
 CONTEXT = {"service": "sshd", "rhost": "192.0.2.7", "tty": "ssh"}
 ALLOWED = {"PATH", "PWD", "SHLVL", "_"}
 TWOFACTOR_VARIABLES = {"TWOFACTOR_EVENT", "TWOFACTOR_USER", "TWOFACTOR_BY_UID",
-                       "TWOFACTOR_SERVICE", "TWOFACTOR_RHOST", "TWOFACTOR_TIME"}
+                       "TWOFACTOR_SERVICE", "TWOFACTOR_RHOST", "TWOFACTOR_SOURCE",
+                       "TWOFACTOR_TIME"}
 
 
 @pytest.fixture

@@ -114,21 +114,19 @@ def test_failed_attempts_are_reported_after_success(bus, daemon, users, pam_dir)
     assert "1 failed attempt since your last login, at " in result.output, result
 
 
-def test_clock_skew_hint_for_a_code_five_steps_ahead(bus, daemon, users, pam_dir):
+def test_one_code_far_off_gets_no_clock_skew_hint(bus, daemon, users, pam_dir):
+    """A single code never gives the hint (it would tell a guesser that it hit a real code
+    outside the window); two different codes in a row at one offset do, which needs two time
+    steps: daemon/src/service/tests.rs::window_is_one_step_either_side checks that with
+    injected time, and pam_module's tests the sentence."""
     alice = users.add()
     token = Enrolled(bus.address, alice)
     service(pam_dir, bus.address)
-    result = authenticate(pam_dir, alice, token.code_at_offset(5))
-    assert_refused(result)
-    assert WRONG_CODE in result.output, result
-    # 5 steps = 150 s ("about 3 min"); 4 steps if the clock ticked before the daemon looked.
-    hints = [f"Your device's clock seems to be about {amount} ahead. "
-             "Check its date and time settings." for amount in ("3 min", "2 min")]
-    assert any(hint in result.output for hint in hints), result
-    behind = authenticate(pam_dir, alice, token.code_at_offset(-5))
-    assert_refused(behind)
-    assert "Your device's clock seems to be about " in behind.output, behind
-    assert " behind." in behind.output, behind
+    for offset in (5, 5, -5):
+        result = authenticate(pam_dir, alice, token.code_at_offset(offset))
+        assert_refused(result)
+        assert WRONG_CODE in result.output, result
+        assert "Your device's clock seems" not in result.output, result
 
 
 def test_locked_out_user_is_refused_even_with_a_correct_code(make_daemon, bus, users, pam_dir):

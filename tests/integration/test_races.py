@@ -137,7 +137,8 @@ def check_record(text, original):
     assert len(hashes) == 10 and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes)
     assert re.fullmatch(r"[0-9a-f]{32}", backup_codes["salt"])
     assert set(record["attempts"]) == {"consecutive_failures", "last_failure", "locked",
-                                       "failures_since_success"}
+                                       "failures_since_success", "locked_until", "last_lock",
+                                       "locks", "sources"}
     return record
 
 
@@ -246,17 +247,22 @@ def children(pid):
     return found
 
 
-def run_until_injected_kill(bus, daemon, syscall, when, action):
-    """Run the daemon under strace, which SIGKILLs it at the `when`-th `syscall` of a thread
-    (the syscall itself is not executed), then do `action`; returns what the call got."""
+def run_until_injected_kill(bus, daemon, syscall, when, action, kill=True):
+    """Run the daemon under strace, which fails the `when`-th `syscall` of a thread with EIO
+    (the syscall itself is not executed) and, if `kill`, SIGKILLs it there; then do `action`;
+    returns what the call got."""
+    fault = f"inject={syscall}:error=EIO:when={when}" + (":signal=KILL" if kill else "")
     command = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
-               "-e", f"inject={syscall}:error=EIO:signal=KILL:when={when}",
+               "-e", fault,
                binary("twofactord"), "--bus-address", bus.address,
                "--state-dir", str(daemon.state), "--config", str(daemon.config)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_owner(bus.address, proc)
         reply = action()
+        if not kill:
+            for child in children(proc.pid):
+                os.kill(child, signal.SIGTERM)
         proc.wait(timeout=20)
         return reply
     finally:
@@ -317,4 +323,27 @@ def test_crash_before_rename_keeps_the_old_backup_codes(bus, users, make_daemon)
     assert reply.get("error") == "org.freedesktop.DBus.Error.NoReply", reply
     daemon.start()
     assert root_call(bus.address, "Verify", alice.name, enrolled.backup_codes[0],
+                     CONTEXT)["ok"]["outcome"] == ACCEPTED
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_reset_that_cannot_be_written_leaves_the_enrollment(bus, users, make_daemon):
+    """A failed rename must not turn into "no record": a required user would get a fresh
+    grace period and log in without a code."""
+    required = "[policy]\ndefault = \"required\"\n" + NO_DELAYS
+    daemon = make_daemon(required)
+    alice = users.add()
+    enrolled = enroll(bus.address, alice)
+    path = state_file(daemon, alice.name)
+    old = path.read_bytes()
+    daemon.stop()
+    reply = run_until_injected_kill(
+        bus, daemon, "renameat", 1,
+        lambda: root_call(bus.address, "ResetUser", alice.name), kill=False)
+    assert reply.get("error") == "org.twofactor.Error.Internal", reply
+    assert path.read_bytes() == old
+    daemon.start()
+    plan = root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"]
+    assert plan["action"] == 1, plan  # still asked for a code
+    assert root_call(bus.address, "Verify", alice.name, enrolled.code(),
                      CONTEXT)["ok"]["outcome"] == ACCEPTED

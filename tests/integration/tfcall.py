@@ -35,6 +35,7 @@ METHODS = {
     "Verify": ("ss(sss)", VERIFY_FIELDS),
     "VerifyAny": ("sas(sss)", "verify-any"),
     "Status": ("s", STATUS_FIELDS),
+    "ThrottledSources": ("s", "list-of-sources"),
     "BeginEnrollment": ("sbs", OFFER_FIELDS),
     "ConfirmEnrollment": ("ss", None),
     "RegenerateBackupCodes": ("ss", None),
@@ -71,6 +72,9 @@ def shape(method, body):
         return {"reply": dict(zip(VERIFY_FIELDS, body[0])), "accepted_index": body[1]}
     if fields == "list-of-status":
         return [dict(zip(STATUS_FIELDS, item)) for item in body[0]]
+    if fields == "list-of-sources":
+        return [dict(zip(["source", "failures", "retry_after_seconds"], item))
+                for item in body[0]]
     if fields is None:
         return body[0]
     return dict(zip(fields, body))

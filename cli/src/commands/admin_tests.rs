@@ -93,3 +93,50 @@ fn list_marks_required_users_who_are_not_enrolled() {
     );
     assert!(!out.contains("NOT ENROLLED"), "{out}");
 }
+
+#[test]
+fn status_shows_throttled_sources_and_a_lock_that_ends() {
+    let fake = Fake::new("root", true).enrolled();
+    {
+        let mut status = fake.status.borrow_mut();
+        status.locked = true;
+        status.retry_after_seconds = 2 * 3600;
+    }
+    *fake.throttled.borrow_mut() = vec![
+        twofactor_proto::ThrottledSource {
+            source: "192.0.2.7".into(),
+            failures: 5,
+            retry_after_seconds: 16,
+        },
+        twofactor_proto::ThrottledSource {
+            source: "console".into(),
+            failures: 1,
+            retry_after_seconds: 0,
+        },
+    ];
+    let out = run_as_root(&fake, &["status", "alice"]);
+    assert!(out.contains("Locked:            yes, for 2 h"), "{out}");
+    assert!(
+        out.contains("Throttled source:  192.0.2.7: 5 failures, next attempt in 16 s"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Throttled source:  console: 1 failure\n"),
+        "{out}"
+    );
+    assert!(
+        prose(&out).contains("logins from everywhere are refused for 2 h, or until an administrator runs `twofactor unlock alice`"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(run_as_root(&fake, &["status", "alice", "--json"]).trim())
+            .expect("json");
+    assert_eq!(
+        json["throttled_sources"],
+        serde_json::json!([
+            {"source": "192.0.2.7", "failures": 5, "retry_after_seconds": 16},
+            {"source": "console", "failures": 1, "retry_after_seconds": 0},
+        ])
+    );
+    assert_eq!(json["failures_since_success"], 0);
+}

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use twofactor_proto::{
     EnrollmentOffer, Error, ImportedEnrollment, LoginContext, PolicyExplanation, TemporaryCode,
-    UserStatus, VerifyOutcome, VerifyReply,
+    ThrottledSource, UserStatus, VerifyOutcome, VerifyReply,
 };
 
 use crate::client::Daemon;
@@ -30,6 +30,8 @@ pub struct Fake {
     pub imported: RefCell<Vec<(String, ImportedEnrollment)>>,
     /// As after a login with a temporary code: replacing needs no current code.
     pub replace_without_code: bool,
+    /// What `ThrottledSources` returns.
+    pub throttled: RefCell<Vec<ThrottledSource>>,
 }
 
 impl Fake {
@@ -58,6 +60,7 @@ impl Fake {
             calls: RefCell::new(Vec::new()),
             enrolled_users: Vec::new(),
             imported: RefCell::new(Vec::new()),
+            throttled: RefCell::new(Vec::new()),
             replace_without_code: false,
         }
     }
@@ -153,6 +156,12 @@ impl Daemon for Fake {
         let mut status = self.status.borrow().clone();
         status.user = user.into();
         Ok(status)
+    }
+
+    fn throttled_sources(&self, user: &str) -> Result<Vec<ThrottledSource>, Error> {
+        self.log(format!("ThrottledSources({user})"));
+        self.may(user)?;
+        Ok(self.throttled.borrow().clone())
     }
 
     fn begin_enrollment(

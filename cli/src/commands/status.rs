@@ -1,12 +1,12 @@
 //! Reporting: `status`, `list`, `policy`.
 
-use twofactor_proto::{BACKUP_CODES_LOW, UserStatus};
+use twofactor_proto::{BACKUP_CODES_LOW, ThrottledSource, UserStatus};
 
 use super::{Invoker, print_json};
 use crate::cli::{ListArgs, PolicyArgs, StatusArgs};
 use crate::client::Daemon;
 use crate::error::CliError;
-use crate::format::{table, time, yes_no};
+use crate::format::{duration, table, time, yes_no};
 use crate::io::Io;
 
 /// Backup codes left at which `status` suggests making new ones.
@@ -20,8 +20,12 @@ pub fn status(
 ) -> Result<(), CliError> {
     let user = me.user_or_me(args.user.as_deref())?;
     let status = daemon.status(&user)?;
+    let throttled = daemon.throttled_sources(&user)?;
     if args.json {
-        return print_json(io, &to_json(&status)?);
+        let mut value = to_json(&status)?;
+        value["throttled_sources"] = serde_json::to_value(&throttled)
+            .map_err(|error| CliError::System(format!("cannot format the status: {error}")))?;
+        return print_json(io, &value);
     }
     let user_flag = if me.is(&user) {
         String::new()
@@ -56,13 +60,10 @@ pub fn status(
     }
     if status.enrolled {
         rows.push(("Backup codes left", codes_left(&status)));
-        rows.push(("Locked", yes_no(status.locked).into()));
+        rows.push(("Locked", locked(&status)));
         rows.push(("Failed attempts", failed_attempts(&status)));
-        if status.retry_after_seconds > 0 {
-            rows.push((
-                "Next attempt",
-                format!("in {} s", status.retry_after_seconds),
-            ));
+        for source in &throttled {
+            rows.push(("Throttled source", throttled_source(source)));
         }
         rows.push(("Last success", last_use(&status)));
     }
@@ -92,6 +93,12 @@ pub fn status(
     let hint = if !status.problem.is_empty() {
         Some(format!(
             "An administrator can clear this with `twofactor reset {user}`."
+        ))
+    } else if status.locked && status.retry_after_seconds > 0 {
+        Some(format!(
+            "Too many failed attempts in a row: logins from everywhere are refused for {}, or \
+             until an administrator runs `twofactor unlock {user}`.",
+            duration(status.retry_after_seconds)
         ))
     } else if status.locked {
         Some(format!(
@@ -176,6 +183,32 @@ fn enrolled_cell(status: &UserStatus) -> String {
         )
     } else {
         format!("NOT ENROLLED (required: {rule})")
+    }
+}
+
+/// `no`, `yes, for 3 h`, `yes, until an administrator unlocks`.
+fn locked(status: &UserStatus) -> String {
+    match (status.locked, status.retry_after_seconds) {
+        (false, _) => "no".into(),
+        (true, 0) => "yes, until an administrator unlocks".into(),
+        (true, seconds) => format!("yes, for {}", duration(seconds)),
+    }
+}
+
+/// `192.0.2.7: 5 failures, next attempt in 16 s`.
+fn throttled_source(source: &ThrottledSource) -> String {
+    let failures = match source.failures {
+        1 => "1 failure".to_string(),
+        n => format!("{n} failures"),
+    };
+    if source.retry_after_seconds > 0 {
+        format!(
+            "{}: {failures}, next attempt in {}",
+            source.source,
+            duration(source.retry_after_seconds)
+        )
+    } else {
+        format!("{}: {failures}", source.source)
     }
 }
 

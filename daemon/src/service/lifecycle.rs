@@ -7,11 +7,12 @@ use twofactor_proto::codes::{
 use twofactor_proto::{Error, ImportedEnrollment, LoginContext, TemporaryCode};
 use zeroize::Zeroizing;
 
-use super::{Caller, Service, check_context, internal, lock};
+use super::{Caller, Service, check_context, internal, lock, login_source};
 use crate::backup::{self, BackupCodeHashes};
 use crate::programs;
 use crate::record::{Enrollment, OneTimeCode, TotpEnrollment, UserRecord};
 use crate::secret::{MIN_IMPORTED_SECRET_LEN, Secret};
+use crate::throttle::{self, Gate};
 
 /// A temporary code lasts an hour unless the admin says otherwise, and never beyond a day.
 pub const TEMPORARY_CODE_DEFAULT_SECONDS: u64 = 3600;
@@ -130,10 +131,20 @@ impl Service {
             .ok_or_else(|| {
                 Error::PolicyForbids(format!("codes by another channel are off for {user}"))
             })?;
-        if record.attempts.locked {
-            return Err(Error::Locked(
-                "locked after too many failed attempts: ask an administrator".into(),
-            ));
+        // A code is sent for one login: its source's delay applies, as the lock does.
+        let source = login_source(caller.uid, context).source();
+        match throttle::gate(&self.config().lockout, &record.attempts, &source, now) {
+            Gate::Open => {}
+            Gate::Delayed(seconds) => {
+                return Err(Error::Locked(format!(
+                    "too many failed attempts: try again in {seconds} s"
+                )));
+            }
+            Gate::Locked(_) => {
+                return Err(Error::Locked(
+                    "locked after too many failed attempts: ask an administrator".into(),
+                ));
+            }
         }
         record
             .sends

@@ -189,7 +189,96 @@ fn window_is_one_step_either_side() {
     );
     let far = verify(&w, "alice", &code(&secret, now + 90), now + 30);
     assert_eq!(far.outcome, VerifyOutcome::Rejected);
-    assert_eq!(far.clock_skew_seconds, 60, "a hint, never an acceptance");
+    assert_eq!(far.clock_skew_seconds, 0, "one code never gives a hint");
+    let again = verify(&w, "alice", &code(&secret, now + 90), now + 31);
+    assert_eq!(again.clock_skew_seconds, 0, "nor does the same code twice");
+    let next = verify(&w, "alice", &code(&secret, now + 120), now + 60);
+    assert_eq!(next.outcome, VerifyOutcome::Rejected);
+    assert_eq!(next.clock_skew_seconds, 60, "a hint, never an acceptance");
+}
+
+fn from(rhost: &str) -> LoginContext {
+    LoginContext {
+        rhost: rhost.into(),
+        ..ctx()
+    }
+}
+
+#[test]
+fn one_source_failing_never_delays_the_right_code_from_another() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let now = T0 + 600;
+    let attempt = |code: &str, rhost: &str| {
+        w.service
+            .verify(&root(), "alice", code, &from(rhost), now)
+            .unwrap()
+    };
+    for _ in 0..3 {
+        attempt("000000", "192.0.2.66");
+    }
+    assert_eq!(
+        attempt("000000", "192.0.2.66").outcome,
+        VerifyOutcome::Delayed
+    );
+    let status = w.service.status(&root(), "alice", now).unwrap();
+    assert!(!status.locked);
+    let throttled = w.service.throttled_sources(&root(), "alice", now).unwrap();
+    assert_eq!(throttled.len(), 1);
+    assert_eq!(throttled[0].source, "192.0.2.66");
+    assert_eq!(throttled[0].failures, 3);
+    assert_eq!(throttled[0].retry_after_seconds, 10);
+    let ok = attempt(&code(&secret, now), "198.51.100.7");
+    assert_eq!(ok.outcome, VerifyOutcome::Accepted);
+    assert_eq!(ok.failures_since_success, 3);
+    // The success cleared its own source, not the attacker's.
+    let throttled = w.service.throttled_sources(&root(), "alice", now).unwrap();
+    assert_eq!(throttled[0].source, "192.0.2.66");
+}
+
+#[test]
+fn the_ceiling_locks_every_source_and_the_notification_names_the_one_that_reached_it() {
+    let w = world(POLICY);
+    let (secret, _) = enroll(&w, "alice", 1001, T0);
+    let now = T0 + 600;
+    for n in 0..5 {
+        let reply = w
+            .service
+            .verify(
+                &root(),
+                "alice",
+                "000000",
+                &from(&format!("203.0.113.{n}")),
+                now,
+            )
+            .unwrap();
+        assert_eq!(reply.outcome, VerifyOutcome::Rejected);
+    }
+    let locked = w
+        .service
+        .verify(
+            &root(),
+            "alice",
+            &code(&secret, now),
+            &from("198.51.100.7"),
+            now,
+        )
+        .unwrap();
+    assert_eq!(locked.outcome, VerifyOutcome::Locked);
+    assert_eq!(locked.retry_after_seconds, 86_400);
+    assert!(
+        w.log
+            .lines()
+            .iter()
+            .any(|line| line.starts_with("WARNING locked user=alice")
+                && line.contains("source=203.0.113.4"))
+    );
+    let events = w.events.0.lock().unwrap();
+    let event = events
+        .iter()
+        .find(|event| event.name == "locked")
+        .expect("notified");
+    assert_eq!(event.source, "203.0.113.4");
 }
 
 #[test]
@@ -240,7 +329,7 @@ fn delays_grow_then_lock_and_a_locked_account_hides_the_truth() {
     assert!(status.locked);
     assert_eq!(status.failures_since_success, 5);
     // Locked: even the right code, much later, is refused without being checked.
-    let later = now + 86_400;
+    let later = now + 3600;
     let locked = verify(&w, "alice", &code(&secret, later), later);
     assert_eq!(locked.outcome, VerifyOutcome::Locked);
     assert_eq!(locked.clock_skew_seconds, 0);
