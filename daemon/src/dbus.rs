@@ -199,10 +199,15 @@ impl Daemon {
             return Err(Error::InvalidInput("the call is too large".into()));
         }
         let (uid, sender) = self.sender_uid(header, connection).await?;
-        let result = self.admit_and_run(uid, sender, subject, work).await;
+        let method = header
+            .member()
+            .map(|name| name.to_string())
+            .unwrap_or_default();
+        let result = self
+            .admit_and_run(uid, sender, &method, subject, work)
+            .await;
         if let Err(error @ (Error::AccessDenied(_) | Error::Busy(_))) = &result {
-            let method = header.member().map(|name| name.to_string());
-            self.log_refusal(uid, method.as_deref().unwrap_or(""), error);
+            self.log_refusal(uid, &method, error);
         }
         result
     }
@@ -211,6 +216,7 @@ impl Daemon {
         &self,
         uid: u32,
         sender: String,
+        method: &str,
         subject: Subject,
         work: F,
     ) -> Result<T, Error>
@@ -218,7 +224,8 @@ impl Daemon {
         T: Send + 'static,
         F: FnOnce(&Service, &Caller, u64) -> Result<T, Error> + Send + 'static,
     {
-        let partition = Partition::of(uid, &subject.user, || subject.source);
+        let Subject { user, source } = subject;
+        let partition = Partition::of(uid, &user, || source);
         let turn =
             self.admission
                 .enter(partition, &sender)
@@ -232,6 +239,7 @@ impl Daemon {
                 })?;
         let service = self.service.clone();
         let admission = self.admission.clone();
+        let method = method.to_owned();
         blocking::unblock(move || {
             let _turn = turn;
             // It may have left while the call waited for a thread.
@@ -239,6 +247,7 @@ impl Daemon {
                 return Err(Error::Busy("the caller left".into()));
             }
             let caller = service.caller(uid, &sender)?;
+            service.authorize(&method, &caller, &user)?;
             work(&service, &caller, now())
         })
         .await
@@ -450,7 +459,7 @@ impl Daemon {
             &header,
             connection,
             Subject::of(&user, None),
-            move |service, caller, now| service.status(caller, &user, now),
+            move |service, _, now| service.status(&user, now),
         )
         .await
         .map(Into::into)
@@ -467,7 +476,7 @@ impl Daemon {
             &header,
             connection,
             Subject::of(&user, None),
-            move |service, caller, now| service.throttled_sources(caller, &user, now),
+            move |service, _, now| service.throttled_sources(&user, now),
         )
         .await
     }
@@ -563,7 +572,7 @@ impl Daemon {
             &header,
             connection,
             Subject::of("", None),
-            move |service, caller, now| service.list_users(caller, now),
+            move |service, _, now| service.list_users(now),
         )
         .await
     }
@@ -609,7 +618,7 @@ impl Daemon {
             &header,
             connection,
             Subject::of(&user, None),
-            move |service, caller, _| service.explain_policy(caller, &user),
+            move |service, _, _| service.explain_policy(&user),
         )
         .await
         .map(Into::into)

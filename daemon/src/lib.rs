@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod admission;
+pub mod authz;
 pub mod backup;
 pub mod config_check;
 pub mod dbus;

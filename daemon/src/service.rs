@@ -17,6 +17,7 @@ use twofactor_proto::{
 use zeroize::Zeroizing;
 
 use crate::accounts::{Account, Accounts};
+use crate::authz;
 use crate::backup::{self, BackupCodeHashes};
 use crate::log::{EventLog, Line};
 use crate::programs::{Event, NoNotifier, Notifier};
@@ -44,7 +45,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn is(&self, user: &str) -> bool {
+    pub fn is(&self, user: &str) -> bool {
         self.name.as_deref() == Some(user)
     }
 }
@@ -293,36 +294,13 @@ impl Service {
         })
     }
 
-    fn authorize_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
-        check_user_name(user)?;
-        if caller.admin || caller.is(user) {
-            Ok(())
-        } else {
-            Err(Error::AccessDenied(format!(
-                "only {user} or an administrator may do this"
-            )))
+    /// Whether `caller` may call `method` about `user` (see [`crate::authz`]): checked
+    /// before every method runs. A malformed user name is refused first, as invalid input.
+    pub fn authorize(&self, method: &str, caller: &Caller, user: &str) -> Result<(), Error> {
+        if authz::rule_of(method) == Some(authz::Rule::SelfOrAdmin) {
+            check_user_name(user)?;
         }
-    }
-
-    fn authorize_root(&self, caller: &Caller) -> Result<(), Error> {
-        if caller.uid == 0 {
-            Ok(())
-        } else {
-            Err(Error::AccessDenied(
-                "only root (a login program) may do this".into(),
-            ))
-        }
-    }
-
-    fn authorize_admin(&self, caller: &Caller) -> Result<(), Error> {
-        if caller.admin {
-            Ok(())
-        } else {
-            Err(Error::AccessDenied(format!(
-                "administrators only (root or group {})",
-                self.config().admin.group
-            )))
-        }
+        authz::check(method, caller, user, &self.config().admin.group)
     }
 
     fn account(&self, user: &str) -> Result<Option<Account>, Error> {
@@ -637,7 +615,7 @@ impl Service {
         context: &LoginContext,
         now: u64,
     ) -> Result<LoginPlan, Error> {
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         check_context(context)?;
         // Whether the connection may stay open is the bus side's to say (`dbus.rs`).
         let plan = |action, message: String| LoginPlan {
@@ -753,7 +731,7 @@ impl Service {
         context: &LoginContext,
         now: u64,
     ) -> Result<VerifyAnyReply, Error> {
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         check_context(context)?;
         let mut reply = VerifyReply {
             outcome: VerifyOutcome::Rejected,
@@ -968,13 +946,8 @@ impl Service {
     }
 
     /// Sources with recent failures for `user`, oldest first. Unreadable state is an error.
-    pub fn throttled_sources(
-        &self,
-        caller: &Caller,
-        user: &str,
-        now: u64,
-    ) -> Result<Vec<ThrottledSource>, Error> {
-        self.authorize_user(caller, user)?;
+    pub fn throttled_sources(&self, user: &str, now: u64) -> Result<Vec<ThrottledSource>, Error> {
+        check_user_name(user)?;
         self.existing_account(user)?;
         let Some(record) = self.load(user)? else {
             return Ok(Vec::new());
@@ -992,15 +965,15 @@ impl Service {
     }
 
     /// Enrollment and lockout state of one user.
-    pub fn status(&self, caller: &Caller, user: &str, now: u64) -> Result<UserStatus, Error> {
-        self.authorize_user(caller, user)?;
+    pub fn status(&self, user: &str, now: u64) -> Result<UserStatus, Error> {
+        check_user_name(user)?;
         let account = self.existing_account(user)?;
         Ok(self.status_of(user, Some(&account), now))
     }
 
     /// Which policy applies and why.
-    pub fn explain_policy(&self, caller: &Caller, user: &str) -> Result<PolicyExplanation, Error> {
-        self.authorize_user(caller, user)?;
+    pub fn explain_policy(&self, user: &str) -> Result<PolicyExplanation, Error> {
+        check_user_name(user)?;
         let decision = self.decide(&self.existing_account(user)?);
         Ok(PolicyExplanation {
             user: user.to_owned(),
@@ -1037,7 +1010,7 @@ impl Service {
         current_code: &str,
         now: u64,
     ) -> Result<EnrollmentOffer, Error> {
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         self.existing_account(user)?;
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
@@ -1133,7 +1106,7 @@ impl Service {
         now: u64,
     ) -> Result<Vec<String>, Error> {
         let digits = code_digits(code)?;
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         let owner = PendingOwner::Connection(caller.connection.clone());
         self.complete_enrollment(caller, user, &owner, &digits, None, now)
     }
@@ -1247,7 +1220,6 @@ impl Service {
         context: &LoginContext,
         now: u64,
     ) -> Result<LoginEnrollment, Error> {
-        self.authorize_root(caller)?;
         check_user_name(user)?;
         check_context(context)?;
         // Only where the login's own plan says so.
@@ -1282,7 +1254,6 @@ impl Service {
         now: u64,
     ) -> Result<Vec<String>, Error> {
         let digits = code_digits(code)?;
-        self.authorize_root(caller)?;
         check_user_name(user)?;
         check_context(context)?;
         let owner = PendingOwner::Token(token.to_owned());
@@ -1297,7 +1268,7 @@ impl Service {
         code: &str,
         now: u64,
     ) -> Result<Vec<String>, Error> {
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         self.existing_account(user)?;
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
@@ -1327,7 +1298,7 @@ impl Service {
 
     /// Remove an enrollment with a current code, unless the policy requires 2FA.
     pub fn disable(&self, caller: &Caller, user: &str, code: &str, now: u64) -> Result<(), Error> {
-        self.authorize_user(caller, user)?;
+        check_user_name(user)?;
         let decision = self.decide(&self.existing_account(user)?);
         if decision.policy == Policy::Required {
             return Err(Error::PolicyForbids(format!(
@@ -1367,7 +1338,6 @@ impl Service {
     /// Admin: remove a user's enrollment, state and any pending enrollment. Works on
     /// unreadable state too. The user gets no new grace period.
     pub fn reset_user(&self, caller: &Caller, user: &str, now: u64) -> Result<(), Error> {
-        self.authorize_admin(caller)?;
         check_user_name(user)?;
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);
@@ -1392,7 +1362,6 @@ impl Service {
 
     /// Admin: clear a lockout and the consecutive failure count.
     pub fn unlock_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
-        self.authorize_admin(caller)?;
         check_user_name(user)?;
         let guard = self.user_lock(user);
         let _serialized = lock(&guard);

@@ -9,7 +9,7 @@ use super::{Caller, Service, code_digits};
 impl Service {
     /// Check every candidate as one attempt: at most one failure is counted, and each kind of
     /// code is tried against the first candidate of its length only, so a caller gains no
-    /// guesses by sending more. Authorized as `verify`.
+    /// guesses by sending more.
     pub fn verify_any(
         &self,
         caller: &Caller,

@@ -5,7 +5,7 @@
 use twofactor_config::Policy;
 use twofactor_proto::{Error, UserStatus};
 
-use super::{Caller, Service};
+use super::Service;
 use crate::log::Line;
 
 /// Members of one required group listed at most; beyond it the list says so in the log.
@@ -15,8 +15,7 @@ pub const MAX_GROUP_MEMBERS: usize = 10_000;
 impl Service {
     /// Admin: every user with a record, those named in the policy, and the members of its
     /// required groups.
-    pub fn list_users(&self, caller: &Caller, now: u64) -> Result<Vec<UserStatus>, Error> {
-        self.authorize_admin(caller)?;
+    pub fn list_users(&self, now: u64) -> Result<Vec<UserStatus>, Error> {
         self.roster()?
             .iter()
             .map(|user| Ok(self.status_of(user, self.account(user)?.as_ref(), now)))

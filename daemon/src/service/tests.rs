@@ -221,9 +221,9 @@ fn one_source_failing_never_delays_the_right_code_from_another() {
         attempt("000000", "192.0.2.66").outcome,
         VerifyOutcome::Delayed
     );
-    let status = w.service.status(&root(), "alice", now).unwrap();
+    let status = w.service.status("alice", now).unwrap();
     assert!(!status.locked);
-    let throttled = w.service.throttled_sources(&root(), "alice", now).unwrap();
+    let throttled = w.service.throttled_sources("alice", now).unwrap();
     assert_eq!(throttled.len(), 1);
     assert_eq!(throttled[0].source, "192.0.2.66");
     assert_eq!(throttled[0].failures, 3);
@@ -232,7 +232,7 @@ fn one_source_failing_never_delays_the_right_code_from_another() {
     assert_eq!(ok.outcome, VerifyOutcome::Accepted);
     assert_eq!(ok.failures_since_success, 3);
     // The success cleared its own source, not the attacker's.
-    let throttled = w.service.throttled_sources(&root(), "alice", now).unwrap();
+    let throttled = w.service.throttled_sources("alice", now).unwrap();
     assert_eq!(throttled[0].source, "192.0.2.66");
 }
 
@@ -325,7 +325,7 @@ fn delays_grow_then_lock_and_a_locked_account_hides_the_truth() {
         verify(&w, "alice", "000000", now).outcome,
         VerifyOutcome::Rejected
     );
-    let status = w.service.status(&root(), "alice", now).unwrap();
+    let status = w.service.status("alice", now).unwrap();
     assert!(status.locked);
     assert_eq!(status.failures_since_success, 5);
     // Locked: even the right code, much later, is refused without being checked.
@@ -345,7 +345,7 @@ fn delays_grow_then_lock_and_a_locked_account_hides_the_truth() {
     assert_eq!(ok.outcome, VerifyOutcome::Accepted);
     assert_eq!(ok.failures_since_success, 5);
     assert_eq!(ok.last_failure_time, now);
-    let after = w.service.status(&root(), "alice", later).unwrap();
+    let after = w.service.status("alice", later).unwrap();
     assert!(!after.locked);
     assert_eq!(after.failures_since_success, 0);
 }
@@ -446,7 +446,7 @@ fn unreadable_state_fails_closed_for_that_user_only() {
         VerifyOutcome::Accepted
     );
     // The admin view shows the problem; a reset clears it.
-    let listed = w.service.list_users(&root(), T0).unwrap();
+    let listed = w.service.list_users(T0).unwrap();
     let bob = listed.iter().find(|s| s.user == "bob").unwrap();
     assert!(!bob.problem.is_empty() && bob.locked);
     w.service.reset_user(&root(), "bob", T0).unwrap();
@@ -466,22 +466,25 @@ fn authorization_rules() {
     let carol_admin = user_caller(&w, 1003, ":1.11");
     let stranger = user_caller(&w, 4242, ":1.12");
     assert!(carol_admin.admin && !alice.admin && stranger.name.is_none());
+    // The bus layer asks `authorize` before every method; the rules are crate::authz's.
     let denied = |result: Result<(), Error>| matches!(result, Err(Error::AccessDenied(_)));
-    let status = |caller: &Caller, user: &str| w.service.status(caller, user, T0).map(|_| ());
-    assert!(status(&alice, "alice").is_ok());
-    assert!(denied(status(&alice, "bob")));
-    assert!(status(&carol_admin, "bob").is_ok());
-    assert!(denied(status(&stranger, "alice")));
-    assert!(denied(w.service.list_users(&alice, T0).map(|_| ())));
-    assert!(denied(w.service.reset_user(&alice, "alice", T0)));
-    assert!(denied(w.service.unlock_user(&alice, "alice")));
-    assert!(w.service.list_users(&carol_admin, T0).is_ok());
-    let verify_other = w
-        .service
-        .verify(&alice, "bob", "123456", &ctx(), T0)
-        .map(|_| ());
-    assert!(denied(verify_other));
+    let may = |method: &str, caller: &Caller, user: &str| w.service.authorize(method, caller, user);
+    assert!(may("Status", &alice, "alice").is_ok());
+    assert!(denied(may("Status", &alice, "bob")));
+    assert!(may("Status", &carol_admin, "bob").is_ok());
+    assert!(denied(may("Status", &stranger, "alice")));
+    assert!(denied(may("ListUsers", &alice, "")));
+    assert!(denied(may("ResetUser", &alice, "alice")));
+    assert!(denied(may("UnlockUser", &alice, "alice")));
+    assert!(may("ListUsers", &carol_admin, "").is_ok());
+    assert!(denied(may("Verify", &alice, "bob")));
+    // A malformed name is invalid input before it is anyone's.
+    assert!(matches!(
+        may("Status", &stranger, "../x"),
+        Err(Error::InvalidInput(_))
+    ));
     // A screen locker runs as the user and may verify that user.
+    assert!(may("Verify", &alice, "alice").is_ok());
     assert!(
         w.service
             .verify(&alice, "alice", "123456", &ctx(), T0)
@@ -686,12 +689,12 @@ fn disabling_needs_a_code_and_is_refused_while_required() {
 #[test]
 fn explanations_name_the_rule() {
     let w = world(POLICY);
-    let explain = |user: &str| w.service.explain_policy(&root(), user).unwrap().explanation;
+    let explain = |user: &str| w.service.explain_policy(user).unwrap().explanation;
     assert_eq!(explain("bob"), "group wheel → required");
     assert_eq!(explain("sftp"), "group sftponly → disabled");
     assert_eq!(explain("alice"), "default → optional");
     assert!(matches!(
-        w.service.explain_policy(&root(), "ghost"),
+        w.service.explain_policy("ghost"),
         Err(Error::NoSuchUser(_))
     ));
 }
@@ -701,12 +704,12 @@ fn status_never_reveals_secrets_and_reports_last_use() {
     let w = world(POLICY);
     let (secret, codes) = enroll(&w, "alice", 1001, T0);
     verify(&w, "alice", &code(&secret, T0 + 30), T0 + 30);
-    let status = w.service.status(&root(), "alice", T0 + 31).unwrap();
+    let status = w.service.status("alice", T0 + 31).unwrap();
     assert!(status.enrolled);
     assert_eq!(status.backup_codes_left, 10);
     assert_eq!(status.last_success_time, T0 + 30);
     assert_eq!(status.last_success_rhost, "192.0.2.7");
-    let shown = format!("{status:?}{:?}", w.service.list_users(&root(), T0).unwrap());
+    let shown = format!("{status:?}{:?}", w.service.list_users(T0).unwrap());
     assert!(!shown.contains(secret.to_base32().as_str()));
     for backup in &codes {
         assert!(!shown.contains(backup.as_str()));
@@ -807,9 +810,7 @@ fn enrollment_at_login_only_from_allowed_places() {
         "{refused:?}"
     );
     let alice = user_caller(&w, 1001, ":1.60");
-    let not_root = w
-        .service
-        .begin_login_enrollment(&alice, "alice", &ctx_from(""), T0);
+    let not_root = w.service.authorize("BeginLoginEnrollment", &alice, "alice");
     assert!(matches!(not_root, Err(Error::AccessDenied(_))));
 }
 
@@ -845,7 +846,7 @@ fn enrollment_at_login_is_held_by_its_token() {
     assert_eq!(codes.len(), 10);
     assert_eq!(plan_at(&w, "alice", "", T0).action, LoginAction::Prompt);
     assert_eq!(w.events.names(), ["enrolled"]);
-    let status = w.service.status(&root(), "alice", T0).unwrap();
+    let status = w.service.status("alice", T0).unwrap();
     assert_eq!(
         (
             status.last_success_time,
@@ -878,7 +879,7 @@ fn grace_period_counts_from_the_first_login_and_ends() {
         plan_at(&w, "alice", "", ends - 1).action,
         LoginAction::Ignore
     );
-    let status = w.service.status(&root(), "alice", ends - 1).unwrap();
+    let status = w.service.status("alice", ends - 1).unwrap();
     assert_eq!(status.grace_ends_at, ends);
     assert_eq!(plan_at(&w, "alice", "", ends).action, LoginAction::Deny);
 }
@@ -913,7 +914,7 @@ fn leaving_a_required_group_keeps_the_enrollment() {
         LoginAction::Prompt,
         "still enrolled, still asked"
     );
-    let status = moved.status(&root(), "bob", T0).unwrap();
+    let status = moved.status("bob", T0).unwrap();
     assert!(status.enrolled);
     assert_eq!(status.policy, "optional");
 }
@@ -941,13 +942,7 @@ fn backup_codes_count_down_warn_and_offer_a_new_set() {
     // With none left, a TOTP login is offered a new set too.
     let totp_login = verify(&w, "alice", &code(&secret, T0 + 60), T0 + 60);
     assert!(totp_login.offer_new_backup_codes);
-    assert_eq!(
-        w.service
-            .status(&root(), "alice", T0)
-            .unwrap()
-            .backup_codes_left,
-        0
-    );
+    assert_eq!(w.service.status("alice", T0).unwrap().backup_codes_left, 0);
 }
 
 #[test]
@@ -955,7 +950,7 @@ fn temporary_code_is_single_use_expires_and_allows_replacing() {
     let w = world(POLICY);
     let (_lost, _) = enroll(&w, "alice", 1001, T0);
     let alice = user_caller(&w, 1001, ":1.70");
-    let refused = w.service.issue_temporary_code(&alice, "alice", 0, T0);
+    let refused = w.service.authorize("IssueTemporaryCode", &alice, "alice");
     assert!(matches!(refused, Err(Error::AccessDenied(_))));
     let too_long = w.service.issue_temporary_code(&root(), "alice", 86_401, T0);
     assert!(matches!(too_long, Err(Error::InvalidInput(_))));
@@ -1052,7 +1047,7 @@ fn codes_by_another_channel() {
     );
     assert!(!plan_at(&w, "alice", "", T0).can_send_code);
     assert!(matches!(
-        w.service.set_delivery(&alice, "alice", true),
+        w.service.authorize("SetDelivery", &alice, "alice"),
         Err(Error::AccessDenied(_))
     ));
     w.service.set_delivery(&root(), "alice", true).unwrap();
@@ -1134,8 +1129,7 @@ fn imports_keep_the_phone_working() {
     let carol = user_caller(&w, 1003, ":1.90");
     let alice = user_caller(&w, 1001, ":1.91");
     assert!(matches!(
-        w.service
-            .import_enrollment(&alice, "alice", &imported(secret_text), T0),
+        w.service.authorize("ImportEnrollment", &alice, "alice"),
         Err(Error::AccessDenied(_))
     ));
     w.service
@@ -1274,7 +1268,6 @@ fn one_code_confirms_a_pending_enrollment_once() {
 #[test]
 fn a_reset_drops_an_enrollment_begun_before_it() {
     let w = world(POLICY);
-    let alice = user_caller(&w, 1001, ":1.101");
     enroll(&w, "alice", 1001, T0);
     let offer = w
         .service
@@ -1289,7 +1282,7 @@ fn a_reset_drops_an_enrollment_begun_before_it() {
         matches!(late, Err(Error::NoPendingEnrollment(_))),
         "{late:?}"
     );
-    assert!(!w.service.status(&alice, "alice", T0 + 31).unwrap().enrolled);
+    assert!(!w.service.status("alice", T0 + 31).unwrap().enrolled);
 }
 
 #[test]

@@ -109,7 +109,7 @@ fn the_list_shows_required_users_who_are_not_enrolled() {
         "[policy]\ndefault = \"optional\"\ngroups = { wheel = \"required\", staff = \"optional\" }\n\
          users = { sftp = \"required\" }\n[enrollment]\ngrace_period = \"7d\"\n",
     );
-    let listed = w.service.list_users(&root(), T0).unwrap();
+    let listed = w.service.list_users(T0).unwrap();
     let names: Vec<&str> = listed.iter().map(|s| s.user.as_str()).collect();
     // bob through group wheel, sftp by name; alice (an optional group) is not listed.
     assert_eq!(names, ["bob", "sftp"]);
@@ -125,11 +125,11 @@ fn the_list_shows_required_users_who_are_not_enrolled() {
     );
     // bob's first login starts the grace period; the list shows it.
     w.service.login_plan(&root(), "bob", &ctx(), T0).unwrap();
-    let listed = w.service.list_users(&root(), T0 + 1).unwrap();
+    let listed = w.service.list_users(T0 + 1).unwrap();
     assert_eq!(listed[0].grace_ends_at, T0 + 7 * 86_400);
     // Once enrolled, still listed (a record), now enrolled.
     enroll(&w, "bob", 1002, T0 + 60);
-    let listed = w.service.list_users(&root(), T0 + 60).unwrap();
+    let listed = w.service.list_users(T0 + 60).unwrap();
     assert!(listed.iter().any(|s| s.user == "bob" && s.enrolled));
 }
 
@@ -146,10 +146,10 @@ fn after_an_unlock_the_status_shows_no_lock_and_keeps_what_the_user_is_told() {
         );
         now += 100;
     }
-    let locked = w.service.status(&root(), "alice", now).unwrap();
+    let locked = w.service.status("alice", now).unwrap();
     assert!(locked.locked);
     w.service.unlock_user(&root(), "alice").unwrap();
-    let status = w.service.status(&root(), "alice", now).unwrap();
+    let status = w.service.status("alice", now).unwrap();
     assert_eq!(
         (
             status.locked,

@@ -99,9 +99,7 @@ fn candidates_are_bounded_and_checked() {
     }
     assert!(call(&["123456"; 8]).is_ok());
     let stranger = user_caller(&w, 1002, ":1.90");
-    let denied = w
-        .service
-        .verify_any(&stranger, "alice", &["123456"], &ctx(), T0 + 600);
+    let denied = w.service.authorize("VerifyAny", &stranger, "alice");
     assert!(matches!(denied, Err(Error::AccessDenied(_))), "as Verify");
 }
 
