@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use twofactor_config::{Config, LoginSource, Policy, PolicyDecision, Source};
 use twofactor_proto::{
     BACKUP_CODE_COUNT, BACKUP_CODES_LOW, EnrollmentOffer, Error, LoginAction, LoginContext,
@@ -207,15 +208,17 @@ pub fn login_source(caller_uid: u32, context: &LoginContext) -> LoginSource {
     )
 }
 
+/// What stays as it is in an otpauth URI's label and issuer: RFC 3986's unreserved
+/// characters, and `@` (account names are often addresses).
+const URI_KEPT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
 fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, URI_KEPT).to_string()
 }
 
 impl Service {

@@ -1511,3 +1511,25 @@ fn another_spelling_of_an_enrolled_name_is_no_such_user() {
 mod candidates;
 #[path = "tests_rollout.rs"]
 mod rollout;
+
+#[test]
+fn the_otpauth_uri_percent_encodes_what_is_not_unreserved() {
+    let w = world("[totp]\nissuer = \"Example Corp/Ops+Dev é\"\n");
+    let alice = user_caller(&w, 1001, ":1.200");
+    let offer = w
+        .service
+        .begin_enrollment(&alice, "alice", false, "", T0)
+        .unwrap();
+    assert!(
+        offer
+            .otpauth_uri
+            .starts_with("otpauth://totp/Example%20Corp%2FOps%2BDev%20%C3%A9:alice"),
+        "{}",
+        offer.otpauth_uri
+    );
+    assert!(
+        offer
+            .otpauth_uri
+            .contains("issuer=Example%20Corp%2FOps%2BDev%20%C3%A9")
+    );
+}
