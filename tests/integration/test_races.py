@@ -196,8 +196,13 @@ def test_sigkill_during_state_changes_never_tears_the_record(bus, users, make_da
     rng = random.Random(20240601)
     last = path.read_bytes()
     try:
-        for kill in range(kills):
-            time.sleep(rng.uniform(0.01, 0.2))
+        # At least `kills`, and on until a regeneration (10 argon2 hashes under the user's
+        # lock, easily cut short by the next kill on 2 busy cores) has completed between two
+        # of them: after the first `kills`, with longer pauses that leave it time.
+        kill = -1
+        while kill < kills - 1 or (done["regenerate"] == 0 and kill < 3 * kills):
+            kill += 1
+            time.sleep(rng.uniform(0.01, 0.2) if kill < kills else rng.uniform(0.3, 0.8))
             daemon.stop(signal.SIGKILL)
             text = path.read_bytes()  # it must exist: rename replaces, never removes
             try:
@@ -220,6 +225,7 @@ def test_sigkill_during_state_changes_never_tears_the_record(bus, users, make_da
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+    kills = kill + 1
     print(f"\n{kills} kills: the record changed between kills {changed} times, a temp file "
           f"was left {temp_left} times; calls {dict(done)}")
     assert done["verify"] > kills and done["regenerate"] > 0, done
