@@ -32,6 +32,16 @@ const MAX_CALL_BYTES: u32 = 64 * 1024;
 /// Cached uids beyond which the cache starts over (dbus-daemon allows 2048 connections).
 const MAX_CACHED_UIDS: usize = 8192;
 
+/// What a caller is told when its call was not run.
+fn refused(refusal: Refusal) -> Error {
+    Error::Busy(match refusal {
+        Refusal::Busy => {
+            "too many calls for this user are running or waiting; try again shortly".into()
+        }
+        Refusal::CallerLeft => "the caller left".into(),
+    })
+}
+
 /// Unix seconds: the one place the daemon reads the clock.
 fn now() -> u64 {
     SystemTime::now()
@@ -226,17 +236,11 @@ impl Daemon {
     {
         let Subject { user, source } = subject;
         let partition = Partition::of(uid, &user, || source);
-        let turn =
-            self.admission
-                .enter(partition, &sender)
-                .await
-                .map_err(|refusal| match refusal {
-                    Refusal::Busy => Error::Busy(
-                        "too many calls for this user are running or waiting; try again shortly"
-                            .into(),
-                    ),
-                    Refusal::CallerLeft => Error::Busy("the caller left".into()),
-                })?;
+        let turn = self
+            .admission
+            .enter(partition, &sender)
+            .await
+            .map_err(refused)?;
         let service = self.service.clone();
         let admission = self.admission.clone();
         let method = method.to_owned();
@@ -244,7 +248,7 @@ impl Daemon {
             let _turn = turn;
             // It may have left while the call waited for a thread.
             if admission.has_left(&sender) {
-                return Err(Error::Busy("the caller left".into()));
+                return Err(refused(Refusal::CallerLeft));
             }
             let caller = service.caller(uid, &sender)?;
             service.authorize(&method, &caller, &user)?;

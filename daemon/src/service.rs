@@ -467,9 +467,10 @@ impl Service {
         source: &Source,
         now: u64,
     ) -> Result<Attempt, Error> {
-        let rules = self.config().lockout.clone();
-        throttle::expire(&rules, &mut record.attempts, now);
-        match throttle::gate(&rules, &record.attempts, source, now) {
+        let config = self.config();
+        let rules = &config.lockout;
+        throttle::expire(rules, &mut record.attempts, now);
+        match throttle::gate(rules, &record.attempts, source, now) {
             Gate::Open => {}
             Gate::Delayed(seconds) => return Ok(Attempt::Delayed(seconds)),
             Gate::Locked(remaining) => return Ok(Attempt::Locked(remaining)),
@@ -487,7 +488,7 @@ impl Service {
             throttle::succeeded(attempts, source);
             return Ok(outcome);
         }
-        let failure = throttle::failed(&rules, attempts, source, misses.skew, now);
+        let failure = throttle::failed(rules, attempts, source, misses.skew, now);
         Ok(Attempt::Rejected { misses, failure })
     }
 
@@ -955,16 +956,11 @@ impl Service {
         let Some(record) = self.load(user)? else {
             return Ok(Vec::new());
         };
-        Ok(
-            throttle::throttled(&self.config().lockout, &record.attempts, now)
-                .into_iter()
-                .map(|throttled| ThrottledSource {
-                    source: throttled.source,
-                    failures: throttled.failures,
-                    retry_after_seconds: throttled.retry_after_seconds,
-                })
-                .collect(),
-        )
+        Ok(throttle::throttled(
+            &self.config().lockout,
+            &record.attempts,
+            now,
+        ))
     }
 
     /// Enrollment and lockout state of one user.

@@ -10,6 +10,7 @@
 //!   steps, that match the same offset: one guess never produces it.
 
 use twofactor_config::{LOCK_LEVEL_MEMORY_SECONDS, LockoutConfig, Source};
+use twofactor_proto::ThrottledSource;
 
 use crate::record::{AttemptState, SkewMatch, SourceAttempts};
 
@@ -34,14 +35,6 @@ pub struct Failure {
     pub now_locked: bool,
     /// Two codes in a row from this source matched the device's clock off by this much.
     pub skew_hint: Option<i64>,
-}
-
-/// A source with failures, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Throttled {
-    pub source: String,
-    pub failures: u32,
-    pub retry_after_seconds: u64,
 }
 
 fn entry<'a>(state: &'a AttemptState, source: &Source) -> Option<&'a SourceAttempts> {
@@ -176,12 +169,12 @@ pub fn unlock(state: &mut AttemptState) {
 }
 
 /// Sources with failures at `now`, oldest first.
-pub fn throttled(rules: &LockoutConfig, state: &AttemptState, now: u64) -> Vec<Throttled> {
+pub fn throttled(rules: &LockoutConfig, state: &AttemptState, now: u64) -> Vec<ThrottledSource> {
     state
         .sources
         .iter()
         .filter(|entry| !is_forgotten(rules, entry, now))
-        .map(|entry| Throttled {
+        .map(|entry| ThrottledSource {
             source: entry.source.clone(),
             failures: entry.failures,
             retry_after_seconds: delay_left(rules, entry, now),

@@ -65,15 +65,21 @@ def assert_logged_in(enrolled, results):
         "\n".join(failed)
 
 
-def test_a_login_is_not_starved_by_a_local_users_verify_flood(bus, users, daemon, pam_dir):
+def assert_logins_pass_a_flood(bus, users, pam_dir, kind, as_attacker):
+    """Logins through the module, with a 1 s deadline, while `kind` floods the daemon, sent
+    by the attacker itself or (`as_attacker` false) by root for the attacker's name."""
     attacker = users.add()
     enrolled = victims(bus, users)
     write_service(pam_dir, "sshd", module_line(bus.address, timeout=1))
-    with Flood(bus.address, "verify", attacker.name, user=attacker,
+    with Flood(bus.address, kind, attacker.name, user=attacker if as_attacker else None,
                connections=CONNECTIONS, in_flight=IN_FLIGHT) as flood:
         assert flood.opened == CONNECTIONS, flood.ready
         results = logins_during(flood, pam_dir, enrolled)
     assert_logged_in(enrolled, results)
+
+
+def test_a_login_is_not_starved_by_a_local_users_verify_flood(bus, users, daemon, pam_dir):
+    assert_logins_pass_a_flood(bus, users, pam_dir, "verify", as_attacker=True)
 
 
 def test_a_login_is_not_starved_by_root_calls_for_the_attackers_own_name(
@@ -81,14 +87,7 @@ def test_a_login_is_not_starved_by_root_calls_for_the_attackers_own_name(
     """`su attacker` run by the attacker makes the PAM module call as root; a flood of such
     calls (service su, tty pts/9, no remote host: a local source) must not hold up a login of
     someone else from 192.0.2.7."""
-    attacker = users.add()
-    enrolled = victims(bus, users)
-    write_service(pam_dir, "sshd", module_line(bus.address, timeout=1))
-    with Flood(bus.address, "root-verify", attacker.name, user=None,
-               connections=CONNECTIONS, in_flight=IN_FLIGHT) as flood:
-        assert flood.opened == CONNECTIONS, flood.ready
-        results = logins_during(flood, pam_dir, enrolled)
-    assert_logged_in(enrolled, results)
+    assert_logins_pass_a_flood(bus, users, pam_dir, "root-verify", as_attacker=False)
 
 
 def test_a_flood_is_refused_beyond_its_share_and_leaves_the_daemon_idle(bus, users, daemon):
