@@ -193,10 +193,12 @@ impl Accounts for SystemAccounts {
     }
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 /// A fixed user table for tests.
 #[derive(Debug, Default, Clone)]
 pub struct FixedAccounts(pub Vec<Account>);
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl FixedAccounts {
     pub fn with(mut self, name: &str, uid: u32, groups: &[&str]) -> FixedAccounts {
         self.0.push(Account {
@@ -208,6 +210,7 @@ impl FixedAccounts {
     }
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl Accounts for FixedAccounts {
     fn by_name(&self, name: &str) -> Result<Option<Account>, String> {
         Ok(self.0.iter().find(|a| a.name == name).cloned())

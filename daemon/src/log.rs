@@ -107,10 +107,12 @@ impl Line {
     }
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 /// Keeps lines in memory, for tests.
 #[derive(Debug, Default)]
 pub struct MemoryLog(pub Mutex<Vec<String>>);
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl MemoryLog {
     pub fn lines(&self) -> Vec<String> {
         self.0
@@ -120,6 +122,7 @@ impl MemoryLog {
     }
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl EventLog for MemoryLog {
     fn info(&self, line: &str) {
         self.0

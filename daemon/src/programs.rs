@@ -198,10 +198,12 @@ pub fn deliver(command: &Path, user: &str, code: &str, log: &dyn EventLog) -> bo
     report(log, "delivery", "send-code", outcome)
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 /// Collects events, for tests.
 #[derive(Debug, Default)]
 pub struct MemoryNotifier(pub std::sync::Mutex<Vec<Event>>);
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl MemoryNotifier {
     pub fn names(&self) -> Vec<&'static str> {
         self.0
@@ -213,6 +215,7 @@ impl MemoryNotifier {
     }
 }
 
+#[cfg(any(test, feature = "test-doubles"))]
 impl Notifier for MemoryNotifier {
     fn notify(&self, event: Event) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);

@@ -3,8 +3,8 @@
 //! enrollment and policy. Logins are in `login`, enrollment and its changes in `enrollment`.
 //!
 //! Every method takes `now` (Unix seconds) so windows, delays and expiries are tested at exact
-//! instants. One user's changes are serialized by a per-user lock; users never wait on each
-//! other. Every change is stored before the method returns.
+//! instants. Every change to a user is one store transaction ([`Service::change`]), committed
+//! durably before the method returns; its logs and notifications come after the commit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -33,6 +33,8 @@ use crate::totp::{self, TotpCheck, TotpParams};
 pub const ENROLLMENT_TTL_SECONDS: u64 = 600;
 /// Wrong confirmation codes allowed for one pending enrollment.
 const ENROLLMENT_MAX_TRIES: u32 = 5;
+/// Runs of one change before a backend that keeps reporting conflicts is given up on.
+const CONFLICT_RETRIES: usize = 3;
 
 /// Who is calling, as established from the uid the bus reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +125,20 @@ enum Attempt {
     Locked(Option<u64>),
 }
 
+/// A change (replace, regenerate, disable) refused for its code.
+#[derive(Debug)]
+enum CodeRefused {
+    Wrong {
+        now_locked: bool,
+        attempts: AttemptState,
+    },
+    Delayed(u64),
+    Locked(Option<u64>),
+}
+
+/// A change is asked for by the user (never root's report of a login): local.
+const CHANGE_SOURCE: Source = Source::Local;
+
 /// What a rejected attempt can tell the user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Misses {
@@ -142,7 +158,6 @@ pub struct Service {
     /// The `[notify]` command's runner, swapped with the configuration.
     notifier: RwLock<Arc<dyn Notifier>>,
     host: String,
-    user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -198,6 +213,13 @@ fn check_context(context: &LoginContext) -> Result<(), Error> {
     Ok(())
 }
 
+/// A record with nothing left worth keeping goes.
+fn remove_if_empty(record: &mut Option<UserRecord>) {
+    if record.as_ref().is_some_and(UserRecord::is_empty) {
+        *record = None;
+    }
+}
+
 /// What a login's context can be trusted for: only root (a login program) reports it; any
 /// other caller chooses its own service, tty and remote host.
 pub fn login_source(caller_uid: u32, context: &LoginContext) -> LoginSource {
@@ -237,7 +259,6 @@ impl Service {
             log,
             notifier: RwLock::new(Arc::new(NoNotifier)),
             host,
-            user_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
         }
     }
@@ -372,23 +393,65 @@ impl Service {
         self.config().policy.resolve(&account.name, &account.groups)
     }
 
-    fn user_lock(&self, user: &str) -> Arc<Mutex<()>> {
-        lock(&self.user_locks)
-            .entry(user.to_owned())
-            .or_default()
-            .clone()
-    }
-
     fn load(&self, user: &str) -> Result<Option<UserRecord>, Error> {
         self.store
             .load(user)
             .map_err(|error| self.store_failure(user, &error))
     }
 
-    fn save(&self, user: &str, record: &UserRecord) -> Result<(), Error> {
-        self.store
-            .save(user, record)
-            .map_err(|error| self.store_failure(user, &error))
+    /// One transaction on `user`'s record. `change` edits the record as it stands (`None`: no
+    /// record); the result is committed, durably, if it differs, and then what `change`
+    /// returned comes back. An `Err` from `change` rolls back, so an outcome that must be
+    /// stored whatever happens (a failed attempt, a spent code) is part of its `Ok` value.
+    /// `change` may run again after a conflict: it has no side effects, and the logs and
+    /// notifications come after, from what it returned. Unreadable state is an error.
+    fn change<T>(
+        &self,
+        user: &str,
+        mut change: impl FnMut(&mut Option<UserRecord>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.transact(user, |record, unreadable| match unreadable {
+            Some(error) => Err(self.store_failure(user, error)),
+            None => change(record),
+        })
+    }
+
+    /// [`Self::change`], but `change` is also handed the error of an unreadable record (with
+    /// the record `None`), for the one change that replaces whatever is there: a reset.
+    fn transact<T>(
+        &self,
+        user: &str,
+        mut change: impl FnMut(&mut Option<UserRecord>, Option<&StoreError>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        for _ in 0..CONFLICT_RETRIES {
+            let transaction = self
+                .store
+                .begin(user)
+                .map_err(|error| self.store_failure(user, &error))?;
+            let (before, unreadable) = match transaction.current() {
+                Ok(record) => (record.clone(), None),
+                Err(error) => (None, Some(error)),
+            };
+            let mut record = before.clone();
+            let value = change(&mut record, unreadable)?;
+            if record == before && unreadable.is_none() {
+                return Ok(value);
+            }
+            match transaction.commit(record.as_ref()) {
+                Ok(()) => return Ok(value),
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(self.store_failure(user, &error)),
+            }
+        }
+        self.log.warning(
+            Line::new("state-conflict")
+                .field("user", user)
+                .field("tries", CONFLICT_RETRIES)
+                .as_str(),
+        );
+        Err(Error::Busy(format!(
+            "the state of user {user} kept changing; try again"
+        )))
     }
 
     fn store_failure(&self, user: &str, error: &StoreError) -> Error {
@@ -398,7 +461,10 @@ impl Service {
                 .field("error", error)
                 .as_str(),
         );
-        internal(&format!("the state of user {user} cannot be used"))
+        match error {
+            StoreError::Unavailable { .. } => internal("the state store is unavailable"),
+            _ => internal(&format!("the state of user {user} cannot be used")),
+        }
     }
 
     fn notify(

@@ -1,9 +1,12 @@
-//! Storage of user records behind a small trait, so a shared backend for fleets can come later.
+//! Storage of user records behind a small trait, so a shared backend can implement the same
+//! contract (see `conformance`).
 //!
-//! [`FileStore`]: one TOML file per user, root-owned, 0600, written atomically and durably
-//! (temp file, fsync, rename, fsync of the directory) before the daemon replies.
+//! Every change is a [`Transaction`]: the user's record is read under that user's exclusive
+//! lock, and the new value is committed durably, or nothing changes. [`FileStore`]: one TOML
+//! file per user, root-owned, 0600, written atomically and durably (temp file, fsync, rename,
+//! fsync of the directory) before the commit returns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -18,9 +21,17 @@ use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
 
 use crate::record::{RECORD_VERSION, UserRecord};
 
+#[cfg(test)]
+pub(crate) mod conformance;
 mod dirfd;
+mod locks;
+#[cfg(any(test, feature = "test-doubles"))]
+mod memory;
 
 use dirfd::{errno_error, unsafe_path};
+pub use locks::{UserLock, UserLocks};
+#[cfg(any(test, feature = "test-doubles"))]
+pub use memory::MemoryStore;
 
 /// Largest user file read; real ones are well under 2 KiB.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
@@ -42,17 +53,39 @@ pub enum StoreError {
     Vanished { path: String },
     #[error("invalid user name")]
     InvalidName,
+    /// The store cannot be reached at all (a shared backend that is down): deny at once.
+    #[error("the store is unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// Another writer changed the record since this transaction read it: run it again.
+    #[error("the record changed under this transaction")]
+    Conflict,
 }
 
-/// Where user records live. Implementations must make `save` durable before returning.
+/// Where user records live.
+///
+/// The contract, which `conformance` checks for every backend:
+/// - `Ok(None)` means not enrolled. Any doubt (unreadable, corrupt, vanished) is an error,
+///   never `None`.
+/// - A transaction holds the user's record exclusively, against every other transaction on
+///   that user through any daemon sharing the backend, until it commits or is dropped.
+///   Transactions on different users never wait on each other.
+/// - `commit` is durable before it returns; a dropped transaction changes nothing.
 pub trait Store: Send + Sync {
-    /// `Ok(None)`: not enrolled. Any doubt is an error, never `None`.
+    /// The record as last committed, without taking the user's lock: for reading only.
     fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError>;
-    fn save(&self, user: &str, record: &UserRecord) -> Result<(), StoreError>;
-    /// Whether there was a record; removing an absent one is not an error.
-    fn remove(&self, user: &str) -> Result<bool, StoreError>;
+    /// Take `user`'s lock (waiting for any transaction on that user) and read the record.
+    fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError>;
     /// Names of all users with a record (readable or not), sorted.
     fn users(&self) -> Result<Vec<String>, StoreError>;
+}
+
+/// One user's record, held exclusively until [`Transaction::commit`] or drop.
+pub trait Transaction: Send {
+    /// The record as it stood when the lock was taken: an unreadable one is an error here,
+    /// so that a caller such as an admin reset can still replace it.
+    fn current(&self) -> Result<&Option<UserRecord>, &StoreError>;
+    /// Store `record` durably (`None`: remove it) and release the lock.
+    fn commit(self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError>;
 }
 
 /// Records as files under `<state dir>/users/`, reached only through a descriptor of that
@@ -66,6 +99,8 @@ pub struct FileStore {
     /// Users with a record, seen at open, load or save: a missing file for one of them is
     /// a deletion behind our back, not an unenrolled user.
     known: Mutex<HashSet<String>>,
+    /// One daemon owns the directory, so a lock in this process serializes each user.
+    locks: UserLocks,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -93,9 +128,10 @@ impl FileStore {
             path: state_dir.join("users"),
             owner,
             known: Mutex::new(HashSet::new()),
+            locks: UserLocks::default(),
         };
         store.remove_stale_temp_files();
-        let users = store.users()?;
+        let users = store.list()?;
         store.known_users().extend(users);
         Ok(store)
     }
@@ -152,8 +188,8 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
+impl FileStore {
+    fn read(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
         let name = Self::file_name(user)?;
         let path = self.path.join(&name);
         let shown = || path.display().to_string();
@@ -258,7 +294,7 @@ impl Store for FileStore {
         Ok(removed)
     }
 
-    fn users(&self) -> Result<Vec<String>, StoreError> {
+    fn list(&self) -> Result<Vec<String>, StoreError> {
         let names = dirfd::entries(&self.dir).map_err(|errno| errno_error(&self.path, errno))?;
         let mut users = Vec::new();
         for name in names {
@@ -273,82 +309,45 @@ impl Store for FileStore {
     }
 }
 
-/// An in-memory store for unit tests of the logic.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    records: Mutex<BTreeMap<String, UserRecord>>,
-    /// Users whose records are "unreadable".
-    pub broken: Mutex<Vec<String>>,
-}
-
-impl Store for MemoryStore {
+impl Store for FileStore {
     fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
-        if self
-            .broken
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .any(|b| b == user)
-        {
-            return Err(StoreError::Corrupt {
-                path: user.to_owned(),
-                reason: "broken for the test".into(),
-            });
-        }
-        Ok(self
-            .records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(user)
-            .cloned())
+        self.read(user)
     }
 
-    fn save(&self, user: &str, record: &UserRecord) -> Result<(), StoreError> {
-        // Like a rename over the file: whatever was unreadable is replaced.
-        self.broken
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|b| b != user);
-        self.records
-            .lock()
-            .map_err(|_| StoreError::InvalidName)?
-            .insert(user.to_owned(), record.clone());
-        Ok(())
-    }
-
-    fn remove(&self, user: &str) -> Result<bool, StoreError> {
-        let mut broken = self
-            .broken
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let was_broken = broken.iter().any(|b| b == user);
-        broken.retain(|b| b != user);
-        let removed = self
-            .records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(user);
-        Ok(removed.is_some() || was_broken)
+    fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        Self::file_name(user)?;
+        let lock = self.locks.acquire(user);
+        let current = self.read(user);
+        Ok(Box::new(FileTransaction {
+            store: self,
+            user: user.to_owned(),
+            current,
+            _lock: lock,
+        }))
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
-        let records = self
-            .records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut users: Vec<String> = records.keys().cloned().collect();
-        for broken in self
-            .broken
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-        {
-            if !users.contains(broken) {
-                users.push(broken.clone());
-            }
+        self.list()
+    }
+}
+
+struct FileTransaction<'a> {
+    store: &'a FileStore,
+    user: String,
+    current: Result<Option<UserRecord>, StoreError>,
+    _lock: UserLock<'a>,
+}
+
+impl Transaction for FileTransaction<'_> {
+    fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
+        self.current.as_ref()
+    }
+
+    fn commit(self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError> {
+        match record {
+            Some(record) => self.store.save(&self.user, record),
+            None => self.store.remove(&self.user).map(|_| ()),
         }
-        users.sort();
-        Ok(users)
     }
 }
 

@@ -46,7 +46,8 @@ pub fn record(data: &[u8]) {
     };
     exercise(&record);
     store
-        .save("fuzz", &record)
+        .begin("fuzz")
+        .and_then(|transaction| transaction.commit(Some(&record)))
         .expect("an accepted record can be saved");
     let again = store.load("fuzz").expect("a saved record loads");
     assert_eq!(

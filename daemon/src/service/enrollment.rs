@@ -33,27 +33,29 @@ impl Service {
     ) -> Result<EnrollmentOffer, Error> {
         check_user_name(user)?;
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
         // Only a replace that was checked here may replace at confirmation: an enrollment
         // that appears meanwhile (an import) is not overwritten by an unchecked one.
-        let mut replacing = false;
-        if let Some(mut record) = self.load(user)?
-            && record.is_enrolled()
-        {
+        let replacing = self.change(user, |record| {
+            let Some(record) = record.as_mut().filter(|r| r.is_enrolled()) else {
+                return Ok(Ok(false));
+            };
             if !replace {
                 return Err(Error::AlreadyEnrolled(format!(
                     "{user} is already enrolled; replace the enrollment to move to a new device"
                 )));
             }
             // After a temporary-code login the lost device cannot give a code.
-            let allowed = now < record.replace_without_code_until;
-            if caller.is(user) && !allowed {
+            let without_code = now < record.replace_without_code_until;
+            if caller.is(user) && !without_code {
                 let allowed = Factor::FOR_REPLACING;
-                self.require_code(caller, user, &mut record, current_code, allowed, now)?;
+                if let Err(refused) = self.check_change_code(record, current_code, allowed, now)? {
+                    return Ok(Err(refused));
+                }
             }
-            replacing = true;
-        }
+            Ok(Ok(true))
+        })?;
+        let replacing =
+            replacing.map_err(|refused| self.change_refused(caller, user, refused, now))?;
         let owner = PendingOwner::Connection(caller.connection.clone());
         let offer = self.offer(user, owner, replacing, now)?;
         self.log
@@ -154,74 +156,72 @@ impl Service {
             }
             _ => false,
         };
-        // The user's lock first, then the pending map (the order everywhere): nothing can
-        // reset, replace or confirm this user in between, and the entry is gone before the
-        // enrollment is stored, so one code confirms once.
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let (secret, params, replace, step) = {
-            let mut pending = lock(&self.pending);
-            let entry = pending.get_mut(user).ok_or_else(no_pending)?;
-            if !held_by(entry) || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS {
-                return Err(no_pending());
-            }
-            let check = totp::check(
-                &entry.secret,
-                entry.params,
-                digits,
-                now,
-                self.config().totp.window.get(),
-                None,
-            );
-            let TotpCheck::Accepted { step } = check else {
-                entry.wrong_tries += 1;
-                if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
-                    pending.remove(user);
-                    return Err(Error::WrongCode(
-                        "the code is not valid; too many tries, start again".into(),
-                    ));
+        // The user's transaction first, then the pending map (the order everywhere): nothing
+        // can reset, replace or confirm this user in between, and the entry is gone before
+        // the enrollment is stored, so one code confirms once. It is taken out once, even if
+        // the transaction runs again.
+        let mut taken: Option<(Secret, TotpParams, bool, u64)> = None;
+        let window = self.config().totp.window.get();
+        let (plain, replace) = self.change(user, |record| {
+            if taken.is_none() {
+                let mut pending = lock(&self.pending);
+                let entry = pending.get_mut(user).ok_or_else(no_pending)?;
+                if !held_by(entry) || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS {
+                    return Err(no_pending());
                 }
-                return Err(Error::WrongCode(
-                    "the code is not valid: check the device's clock and try the next code".into(),
-                ));
-            };
-            let entry = pending.remove(user).ok_or_else(no_pending)?;
-            (entry.secret, entry.params, entry.replace, step)
-        };
-        let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
-        if record.is_enrolled() && !replace {
-            return Err(Error::AlreadyEnrolled(format!(
-                "{user} was enrolled meanwhile"
-            )));
-        }
-        let (plain, hashes) = backup::generate(BACKUP_CODE_COUNT)
-            .map_err(|_| internal("backup codes could not be made"))?;
-        record.enrollment = Some(Enrollment {
-            totp: TotpEnrollment {
-                secret,
-                algorithm: params.algorithm,
-                digits: params.digits,
-                period: params.period,
-                enrolled_at: now,
-                last_step: Some(step),
-                window: None,
-            },
-            backup_codes: hashes,
-        });
-        record.attempts = AttemptState::default();
-        record.grace_started = None;
-        record.no_grace = false;
-        record.temporary_code = None;
-        record.replace_without_code_until = 0;
-        if let Some(context) = context {
-            // Enrolling at login was this login's second factor.
-            record.last_success = Some(LastUse {
-                time: now,
-                service: context.service.clone(),
-                rhost: context.rhost.clone(),
+                let check = totp::check(&entry.secret, entry.params, digits, now, window, None);
+                let TotpCheck::Accepted { step } = check else {
+                    entry.wrong_tries += 1;
+                    if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
+                        pending.remove(user);
+                        return Err(Error::WrongCode(
+                            "the code is not valid; too many tries, start again".into(),
+                        ));
+                    }
+                    return Err(Error::WrongCode(
+                        "the code is not valid: check the device's clock and try the next code"
+                            .into(),
+                    ));
+                };
+                let entry = pending.remove(user).ok_or_else(no_pending)?;
+                taken = Some((entry.secret, entry.params, entry.replace, step));
+            }
+            let (secret, params, replace, step) = taken.clone().ok_or_else(no_pending)?;
+            let record = record.get_or_insert_with(UserRecord::new);
+            if record.is_enrolled() && !replace {
+                return Err(Error::AlreadyEnrolled(format!(
+                    "{user} was enrolled meanwhile"
+                )));
+            }
+            let (plain, hashes) = backup::generate(BACKUP_CODE_COUNT)
+                .map_err(|_| internal("backup codes could not be made"))?;
+            record.enrollment = Some(Enrollment {
+                totp: TotpEnrollment {
+                    secret,
+                    algorithm: params.algorithm,
+                    digits: params.digits,
+                    period: params.period,
+                    enrolled_at: now,
+                    last_step: Some(step),
+                    window: None,
+                },
+                backup_codes: hashes,
             });
-        }
-        self.save(user, &record)?;
+            record.attempts = AttemptState::default();
+            record.grace_started = None;
+            record.no_grace = false;
+            record.temporary_code = None;
+            record.replace_without_code_until = 0;
+            if let Some(context) = context {
+                // Enrolling at login was this login's second factor.
+                record.last_success = Some(LastUse {
+                    time: now,
+                    service: context.service.clone(),
+                    rhost: context.rhost.clone(),
+                });
+            }
+            Ok((plain, replace))
+        })?;
         let event = if replace {
             "enrollment-replaced"
         } else {
@@ -291,24 +291,29 @@ impl Service {
     ) -> Result<Vec<String>, Error> {
         check_user_name(user)?;
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
         let not_enrolled = || Error::NotEnrolled(format!("{user} is not enrolled"));
-        let mut record = self
-            .load(user)?
-            .filter(UserRecord::is_enrolled)
-            .ok_or_else(not_enrolled)?;
-        if caller.is(user) {
-            self.require_code(caller, user, &mut record, code, Factor::FOR_CHANGES, now)?;
-        }
-        let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
-            .map_err(|_| internal("backup codes could not be made"))?;
-        record
-            .enrollment
-            .as_mut()
-            .ok_or_else(not_enrolled)?
-            .backup_codes = hashes;
-        self.save(user, &record)?;
+        let regenerated = self.change(user, |record| {
+            let record = record
+                .as_mut()
+                .filter(|r| r.is_enrolled())
+                .ok_or_else(not_enrolled)?;
+            if caller.is(user)
+                && let Err(refused) =
+                    self.check_change_code(record, code, Factor::FOR_CHANGES, now)?
+            {
+                return Ok(Err(refused));
+            }
+            let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
+                .map_err(|_| internal("backup codes could not be made"))?;
+            record
+                .enrollment
+                .as_mut()
+                .ok_or_else(not_enrolled)?
+                .backup_codes = hashes;
+            Ok(Ok(plain))
+        })?;
+        let plain =
+            regenerated.map_err(|refused| self.change_refused(caller, user, refused, now))?;
         self.log.info(
             self.event("backup-codes-regenerated", user, caller)
                 .as_str(),
@@ -327,55 +332,53 @@ impl Service {
                 decision.explanation()
             )));
         }
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self
-            .load(user)?
-            .filter(UserRecord::is_enrolled)
-            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
-        if caller.is(user) {
-            self.require_code(caller, user, &mut record, code, Factor::FOR_CHANGES, now)?;
-        }
-        record.enrollment = None;
-        record.temporary_code = None;
-        record.sent_code = None;
-        self.save_or_remove(user, &record)?;
+        let disabled = self.change(user, |slot| {
+            let record = slot
+                .as_mut()
+                .filter(|r| r.is_enrolled())
+                .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+            if caller.is(user)
+                && let Err(refused) =
+                    self.check_change_code(record, code, Factor::FOR_CHANGES, now)?
+            {
+                return Ok(Err(refused));
+            }
+            record.enrollment = None;
+            record.temporary_code = None;
+            record.sent_code = None;
+            remove_if_empty(slot);
+            Ok(Ok(()))
+        })?;
+        disabled.map_err(|refused| self.change_refused(caller, user, refused, now))?;
         self.log.info(self.event("disabled", user, caller).as_str());
         self.notify("disabled", user, caller, None, now);
         Ok(())
-    }
-
-    pub(super) fn save_or_remove(&self, user: &str, record: &UserRecord) -> Result<(), Error> {
-        if record.is_empty() {
-            self.store
-                .remove(user)
-                .map(|_| ())
-                .map_err(|error| self.store_failure(user, &error))
-        } else {
-            self.save(user, record)
-        }
     }
 
     /// Admin: remove a user's enrollment, state and any pending enrollment. Works on
     /// unreadable state too. The user gets no new grace period.
     pub fn reset_user(&self, caller: &Caller, user: &str, now: u64) -> Result<(), Error> {
         check_user_name(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let had_pending = lock(&self.pending).remove(user).is_some();
-        // Unreadable state counts as something to reset.
-        let had_enrollment = self.store.load(user).map_or(true, |record| {
-            record.is_some_and(|r| r.is_enrolled() || r.temporary_code.is_some())
-        });
-        if !had_enrollment && !had_pending {
-            return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
-        }
         // One atomic replace, and nothing removed first: until the new record is durable the
         // old one stands, so a failed write never leaves the user with no record (and so a
         // fresh grace period).
-        let mut fresh = UserRecord::new();
-        fresh.no_grace = true;
-        self.save(user, &fresh)?;
+        let mut had_pending = false;
+        self.transact(user, |record, unreadable| {
+            had_pending |= lock(&self.pending).remove(user).is_some();
+            // Unreadable state counts as something to reset.
+            let had_enrollment = unreadable.is_some()
+                || record
+                    .as_ref()
+                    .is_some_and(|r| r.is_enrolled() || r.temporary_code.is_some());
+            if !had_enrollment && !had_pending {
+                return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
+            }
+            *record = Some(UserRecord {
+                no_grace: true,
+                ..UserRecord::new()
+            });
+            Ok(())
+        })?;
         self.log.info(self.event("reset", user, caller).as_str());
         self.notify("reset", user, caller, None, now);
         Ok(())
@@ -384,13 +387,13 @@ impl Service {
     /// Admin: clear a lockout and the consecutive failure count.
     pub fn unlock_user(&self, caller: &Caller, user: &str) -> Result<(), Error> {
         check_user_name(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self
-            .load(user)?
-            .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
-        throttle::unlock(&mut record.attempts);
-        self.save(user, &record)?;
+        self.change(user, |record| {
+            let record = record
+                .as_mut()
+                .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+            throttle::unlock(&mut record.attempts);
+            Ok(())
+        })?;
         self.log.info(self.event("unlocked", user, caller).as_str());
         Ok(())
     }

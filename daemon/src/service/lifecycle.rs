@@ -66,14 +66,15 @@ impl Service {
             }
         };
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
         let digits = backup::random_digits(TEMPORARY_CODE_DIGITS)
             .map_err(|_| internal("no random numbers"))?;
         let expires_at = now.saturating_add(lifetime);
-        record.temporary_code = Some(hashed_code(&digits, expires_at)?);
-        self.save(user, &record)?;
+        let temporary_code = hashed_code(&digits, expires_at)?;
+        self.change(user, |record| {
+            record.get_or_insert_with(UserRecord::new).temporary_code =
+                Some(temporary_code.clone());
+            Ok(())
+        })?;
         self.log.info(
             self.event("temporary-code-issued", user, caller)
                 .field("expires_at", expires_at)
@@ -90,14 +91,15 @@ impl Service {
     pub fn set_delivery(&self, caller: &Caller, user: &str, enabled: bool) -> Result<(), Error> {
         super::check_user_name(user)?;
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
-        record.delivery_enabled = enabled;
-        if !enabled {
-            record.sent_code = None;
-        }
-        self.save_or_remove(user, &record)?;
+        self.change(user, |slot| {
+            let record = slot.get_or_insert_with(UserRecord::new);
+            record.delivery_enabled = enabled;
+            if !enabled {
+                record.sent_code = None;
+            }
+            super::remove_if_empty(slot);
+            Ok(())
+        })?;
         self.log.info(
             self.event("delivery", user, caller)
                 .field("enabled", enabled)
@@ -121,51 +123,61 @@ impl Service {
             Error::PolicyForbids("no delivery channel is configured ([delivery] command)".into())
         })?;
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self
-            .load(user)?
-            .filter(|record| record.delivery_enabled)
-            .ok_or_else(|| {
-                Error::PolicyForbids(format!("codes by another channel are off for {user}"))
-            })?;
-        // A code is sent for one login: its source's delay applies, as the lock does.
-        let source = login_source(caller.uid, context).source();
-        match throttle::gate(&self.config().lockout, &record.attempts, &source, now) {
-            Gate::Open => {}
-            Gate::Delayed(seconds) => {
-                return Err(Error::Locked(format!(
-                    "too many failed attempts: try again in {seconds} s"
-                )));
-            }
-            Gate::Locked(_) => {
-                return Err(Error::Locked(
-                    "locked after too many failed attempts: ask an administrator".into(),
-                ));
-            }
-        }
-        record
-            .sends
-            .retain(|&sent| now.saturating_sub(sent) < SEND_WINDOW_SECONDS);
-        if record.sends.len() >= MAX_SENDS {
-            return Err(Error::Locked(format!(
-                "{MAX_SENDS} codes were sent in the last {} minutes: use one of them, or wait",
-                SEND_WINDOW_SECONDS / 60
-            )));
-        }
         let digits =
             backup::random_digits(SENT_CODE_DIGITS).map_err(|_| internal("no random numbers"))?;
-        record.sent_code = Some(hashed_code(&digits, now.saturating_add(SENT_CODE_SECONDS))?);
-        record.sends.push(now);
+        // A code is sent for one login: its source's delay applies, as the lock does.
+        let source = login_source(caller.uid, context).source();
+        let rules = &self.config().lockout;
         // Stored first: a code that works must be one we know of.
-        self.save(user, &record)?;
+        let sent = self.change(user, |record| {
+            let record = record
+                .as_mut()
+                .filter(|record| record.delivery_enabled)
+                .ok_or_else(|| {
+                    Error::PolicyForbids(format!("codes by another channel are off for {user}"))
+                })?;
+            match throttle::gate(rules, &record.attempts, &source, now) {
+                Gate::Open => {}
+                Gate::Delayed(seconds) => {
+                    return Err(Error::Locked(format!(
+                        "too many failed attempts: try again in {seconds} s"
+                    )));
+                }
+                Gate::Locked(_) => {
+                    return Err(Error::Locked(
+                        "locked after too many failed attempts: ask an administrator".into(),
+                    ));
+                }
+            }
+            record
+                .sends
+                .retain(|&sent| now.saturating_sub(sent) < SEND_WINDOW_SECONDS);
+            if record.sends.len() >= MAX_SENDS {
+                return Err(Error::Locked(format!(
+                    "{MAX_SENDS} codes were sent in the last {} minutes: use one of them, or wait",
+                    SEND_WINDOW_SECONDS / 60
+                )));
+            }
+            let sent = hashed_code(&digits, now.saturating_add(SENT_CODE_SECONDS))?;
+            record.sent_code = Some(sent.clone());
+            record.sends.push(now);
+            Ok(sent)
+        })?;
         let line = self
             .event("code-sent", user, caller)
             .field("service", &context.service)
             .field("rhost", &context.rhost);
+        // Run with no lock held: the program may take its full time limit.
         if !programs::deliver(command.as_path(), user, &digits, self.log.as_ref()) {
-            record.sent_code = None;
-            self.save(user, &record)?;
+            // The code never reached the user: it goes, unless something replaced it.
+            self.change(user, |record| {
+                if let Some(record) = record
+                    && record.sent_code.as_ref() == Some(&sent)
+                {
+                    record.sent_code = None;
+                }
+                Ok(())
+            })?;
             return Err(internal("the code could not be sent"));
         }
         self.log.info(line.as_str());
@@ -225,21 +237,13 @@ impl Service {
             return Err(invalid("bad source name"));
         }
         self.existing_account(user)?;
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self.load(user)?.unwrap_or_else(UserRecord::new);
-        if record.is_enrolled() {
-            return Err(Error::AlreadyEnrolled(format!(
-                "{user} is already enrolled with twofactor; reset first to import"
-            )));
-        }
         let backup_codes = if scratch.is_empty() {
             BackupCodeHashes::default()
         } else {
             BackupCodeHashes::of(&scratch)
                 .map_err(|_| internal("scratch codes could not be hashed"))?
         };
-        record.enrollment = Some(Enrollment {
+        let enrollment = Enrollment {
             totp: TotpEnrollment {
                 secret,
                 algorithm,
@@ -250,12 +254,21 @@ impl Service {
                 window: (imported.window > 0).then_some(imported.window),
             },
             backup_codes,
-        });
-        record.grace_started = None;
-        record.no_grace = false;
-        self.save(user, &record)?;
-        // An enrollment begun before the import must not replace it.
-        lock(&self.pending).remove(user);
+        };
+        self.change(user, |record| {
+            let record = record.get_or_insert_with(UserRecord::new);
+            if record.is_enrolled() {
+                return Err(Error::AlreadyEnrolled(format!(
+                    "{user} is already enrolled with twofactor; reset first to import"
+                )));
+            }
+            record.enrollment = Some(enrollment.clone());
+            record.grace_started = None;
+            record.no_grace = false;
+            // An enrollment begun before the import must not replace it.
+            lock(&self.pending).remove(user);
+            Ok(())
+        })?;
         self.log.info(
             self.event("imported", user, caller)
                 .field("source", &imported.source)

@@ -2,6 +2,26 @@
 
 use super::*;
 
+/// What a user's record says of a login, decided inside its transaction.
+enum RecordPlan {
+    /// Enrolled, or holding a temporary code.
+    Prompt { can_send_code: bool },
+    /// Not required, and not enrolled.
+    Ignore,
+    /// Required, not enrolled, within the grace period (which this login may have started).
+    InGrace { ends: u64, started_now: bool },
+    /// Required, not enrolled, and no grace.
+    NotEnrolled,
+}
+
+/// What the record said of one login attempt, decided inside its transaction.
+enum Checked {
+    /// No record, or nothing to check a code against.
+    NotEnrolled,
+    /// The attempt, and the record as committed after it.
+    Attempted(Attempt, Box<UserRecord>),
+}
+
 impl Service {
     /// One code from `source` against a stored enrollment, throttled (see
     /// [`crate::throttle`]). Updates `record` in memory; the caller stores it.
@@ -114,46 +134,65 @@ impl Service {
         Ok(None)
     }
 
-    /// A code that authorizes a change (replace, regenerate, disable): it is spent like a login.
-    pub(super) fn require_code(
+    /// Inside a transaction: a code that authorizes a change (replace, regenerate, disable),
+    /// spent like a login. `Ok(Err(_))` is a refusal whose failure count, in `record`, is
+    /// committed all the same; [`Self::change_refused`] reports it after the commit.
+    pub(super) fn check_change_code(
         &self,
-        caller: &Caller,
-        user: &str,
         record: &mut UserRecord,
         code: &str,
         allowed: &[Factor],
         now: u64,
-    ) -> Result<(), Error> {
+    ) -> Result<Result<(), CodeRefused>, Error> {
         let digits = code_digits(code)?;
-        // A change is asked for by the user (never root's report of a login): local.
-        let source = Source::Local;
-        let attempt = self.attempt(record, std::slice::from_ref(&digits), allowed, &source, now);
-        // The failure count (or the spent code) is stored whatever the outcome.
-        self.save(user, record)?;
-        match attempt? {
-            Attempt::Accepted { .. } => Ok(()),
-            Attempt::Rejected { failure, .. } => {
-                self.log.info(
-                    self.event("failed", user, caller)
-                        .field("purpose", "change")
-                        .field("source", &source)
-                        .as_str(),
-                );
-                if failure.now_locked {
-                    self.locked(user, caller, None, &source, &record.attempts, now);
-                }
-                Err(Error::WrongCode("the code is not valid".into()))
-            }
-            Attempt::Delayed(seconds) => Err(Error::Locked(format!(
+        let source = CHANGE_SOURCE;
+        Ok(
+            match self.attempt(record, std::slice::from_ref(&digits), allowed, &source, now)? {
+                Attempt::Accepted { .. } => Ok(()),
+                Attempt::Rejected { failure, .. } => Err(CodeRefused::Wrong {
+                    now_locked: failure.now_locked,
+                    attempts: record.attempts.clone(),
+                }),
+                Attempt::Delayed(seconds) => Err(CodeRefused::Delayed(seconds)),
+                Attempt::Locked(remaining) => Err(CodeRefused::Locked(remaining)),
+            },
+        )
+    }
+
+    /// After the commit: the log line, and the error, of a change refused for its code.
+    pub(super) fn change_refused(
+        &self,
+        caller: &Caller,
+        user: &str,
+        refused: CodeRefused,
+        now: u64,
+    ) -> Error {
+        match refused {
+            CodeRefused::Delayed(seconds) => Error::Locked(format!(
                 "too many failed attempts: try again in {seconds} s"
-            ))),
-            Attempt::Locked(remaining) => Err(Error::Locked(match remaining {
+            )),
+            CodeRefused::Locked(remaining) => Error::Locked(match remaining {
                 Some(seconds) => format!(
                     "locked after too many failed attempts: try again in {seconds} s, or ask \
                      an administrator"
                 ),
                 None => "locked after too many failed attempts: ask an administrator".into(),
-            })),
+            }),
+            CodeRefused::Wrong {
+                now_locked,
+                attempts,
+            } => {
+                self.log.info(
+                    self.event("failed", user, caller)
+                        .field("purpose", "change")
+                        .field("source", &CHANGE_SOURCE)
+                        .as_str(),
+                );
+                if now_locked {
+                    self.locked(user, caller, None, &CHANGE_SOURCE, &attempts, now);
+                }
+                Error::WrongCode("the code is not valid".into())
+            }
         }
     }
 
@@ -180,50 +219,64 @@ impl Service {
         if decision.policy == Policy::Disabled {
             return Ok(plan(LoginAction::Ignore, String::new()));
         }
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let mut record = self.load(user)?;
-        if let Some(record) = &record
-            && (record.is_enrolled() || record.live_temporary_code(now).is_some())
-        {
-            return Ok(LoginPlan {
-                can_send_code: record.delivery_enabled && self.config().delivery.command.is_some(),
-                ..plan(LoginAction::Prompt, String::new())
-            });
-        }
-        if decision.policy != Policy::Required {
-            return Ok(plan(LoginAction::Ignore, String::new()));
-        }
-        if let Some(grace) = self.config().enrollment.grace_period {
-            let record = record.get_or_insert_with(UserRecord::new);
-            if !record.no_grace {
-                let started = match record.grace_started {
-                    Some(started) => started,
-                    None => {
-                        // Counted from the first login attempt after becoming required.
-                        record.grace_started = Some(now);
-                        self.save(user, record)?;
-                        self.log.info(
-                            Line::new("grace-started")
-                                .field("user", user)
-                                .field("rule", &decision.source)
-                                .as_str(),
-                        );
-                        now
-                    }
-                };
-                let ends = started.saturating_add(grace.get());
-                if now < ends {
-                    return Ok(plan(
-                        LoginAction::Ignore,
-                        format!(
-                            "Two-factor authentication will be required for {user} from {}. \
-                             Set it up now with `twofactor enroll`.",
-                            format_utc(ends)
-                        ),
-                    ));
-                }
+        // Whether this login is inside the grace period: counted from the first login attempt
+        // after the user became required, which is stored.
+        let grace = self.config().enrollment.grace_period;
+        let plan_of_record = self.change(user, |record| {
+            if let Some(record) = record
+                && (record.is_enrolled() || record.live_temporary_code(now).is_some())
+            {
+                return Ok(RecordPlan::Prompt {
+                    can_send_code: record.delivery_enabled,
+                });
             }
+            if decision.policy != Policy::Required {
+                return Ok(RecordPlan::Ignore);
+            }
+            let Some(grace) = grace else {
+                return Ok(RecordPlan::NotEnrolled);
+            };
+            let record = record.get_or_insert_with(UserRecord::new);
+            if record.no_grace {
+                return Ok(RecordPlan::NotEnrolled);
+            }
+            let started_now = record.grace_started.is_none();
+            let ends = record
+                .grace_started
+                .get_or_insert(now)
+                .saturating_add(grace.get());
+            Ok(match now < ends {
+                true => RecordPlan::InGrace { ends, started_now },
+                false => RecordPlan::NotEnrolled,
+            })
+        })?;
+        match plan_of_record {
+            RecordPlan::Prompt { can_send_code } => {
+                return Ok(LoginPlan {
+                    can_send_code: can_send_code && self.config().delivery.command.is_some(),
+                    ..plan(LoginAction::Prompt, String::new())
+                });
+            }
+            RecordPlan::Ignore => return Ok(plan(LoginAction::Ignore, String::new())),
+            RecordPlan::InGrace { ends, started_now } => {
+                if started_now {
+                    self.log.info(
+                        Line::new("grace-started")
+                            .field("user", user)
+                            .field("rule", &decision.source)
+                            .as_str(),
+                    );
+                }
+                return Ok(plan(
+                    LoginAction::Ignore,
+                    format!(
+                        "Two-factor authentication will be required for {user} from {}. \
+                         Set it up now with `twofactor enroll`.",
+                        format_utc(ends)
+                    ),
+                ));
+            }
+            RecordPlan::NotEnrolled => {}
         }
         if self
             .config()
@@ -332,23 +385,16 @@ impl Service {
         if !self.has_exact_account(user)? {
             return reject_unknown("unknown-user");
         }
-        let guard = self.user_lock(user);
-        let _serialized = lock(&guard);
-        let Some(mut record) = self.load(user)? else {
-            return reject_unknown("not-enrolled");
-        };
-        if !record.is_enrolled() && record.live_temporary_code(now).is_none() {
-            return reject_unknown("not-enrolled");
-        }
         let source = login_source(caller.uid, context).source();
-        let attempt = self.attempt(&mut record, candidates, Factor::AT_LOGIN, &source, now)?;
-        match attempt {
-            Attempt::Accepted {
-                factor,
-                index,
-                failures_before,
-                last_failure_before,
-            } => {
+        let checked = self.change(user, |record| {
+            let Some(record) = record
+                .as_mut()
+                .filter(|r| r.is_enrolled() || r.live_temporary_code(now).is_some())
+            else {
+                return Ok(Checked::NotEnrolled);
+            };
+            let attempt = self.attempt(record, candidates, Factor::AT_LOGIN, &source, now)?;
+            if let Attempt::Accepted { factor, .. } = attempt {
                 record.last_success = Some(LastUse {
                     time: now,
                     service: context.service.clone(),
@@ -357,7 +403,19 @@ impl Service {
                 if factor == Factor::Temporary {
                     record.replace_without_code_until = now.saturating_add(ENROLLMENT_TTL_SECONDS);
                 }
-                self.save(user, &record)?;
+            }
+            Ok(Checked::Attempted(attempt, Box::new(record.clone())))
+        })?;
+        let Checked::Attempted(attempt, record) = checked else {
+            return reject_unknown("not-enrolled");
+        };
+        match attempt {
+            Attempt::Accepted {
+                factor,
+                index,
+                failures_before,
+                last_failure_before,
+            } => {
                 reply.outcome = VerifyOutcome::Accepted;
                 accepted_index = i32::try_from(index).unwrap_or(i32::MAX);
                 reply.backup_code_used = factor == Factor::Backup;
@@ -384,7 +442,6 @@ impl Service {
                     left == 0 && record.is_enrolled() && self.config().enrollment.at_login;
             }
             Attempt::Rejected { misses, failure } => {
-                self.save(user, &record)?;
                 // Only two codes in a row at one offset make a hint: one guess never does.
                 reply.clock_skew_seconds = failure.skew_hint.unwrap_or(0);
                 reply.code_replayed = misses.replayed;

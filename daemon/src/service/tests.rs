@@ -1511,6 +1511,7 @@ fn another_spelling_of_an_enrolled_name_is_no_such_user() {
 mod candidates;
 #[path = "tests_rollout.rs"]
 mod rollout;
+mod transactions;
 
 #[test]
 fn the_otpauth_uri_percent_encodes_what_is_not_unreserved() {

@@ -335,3 +335,29 @@ fn a_failed_rename_leaves_no_temp_file() {
     assert!(store.save("alice", &sample_record(1)).is_err());
     assert_eq!(temp_files(&dir), Vec::<String>::new());
 }
+
+struct FileHarness {
+    dir: tempfile::TempDir,
+    store: FileStore,
+}
+
+impl conformance::Harness for FileHarness {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    fn make_unreadable(&self, user: &str) {
+        fs::write(
+            users_dir(&self.dir).join(format!("{user}.toml")),
+            "version = [",
+        )
+        .unwrap();
+    }
+}
+
+fn file_harness() -> FileHarness {
+    let (dir, store) = store();
+    FileHarness { dir, store }
+}
+
+conformance::store_conformance!(super::file_harness());

@@ -1,0 +1,214 @@
+//! The contract of [`Store`], as one suite every backend runs (`store_conformance!`). A new
+//! backend is done when it passes all of it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{Store, StoreError};
+use crate::record::UserRecord;
+
+/// A fresh, empty backend, and a way to make one record unreadable as a fault would.
+pub trait Harness: Sync {
+    fn store(&self) -> &dyn Store;
+    /// Leave `user` with a record that exists but cannot be read.
+    fn make_unreadable(&self, user: &str);
+}
+
+/// Long enough for a thread that is not blocked to finish; a blocked one never does.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn record(grace_started: u64) -> UserRecord {
+    UserRecord {
+        grace_started: Some(grace_started),
+        ..UserRecord::new()
+    }
+}
+
+fn put(store: &dyn Store, user: &str, record: &UserRecord) {
+    store.begin(user).unwrap().commit(Some(record)).unwrap();
+}
+
+pub fn an_absent_user_is_not_enrolled(harness: &dyn Harness) {
+    let store = harness.store();
+    assert_eq!(store.load("alice").unwrap(), None);
+    assert_eq!(store.begin("alice").unwrap().current().unwrap(), &None);
+    assert_eq!(store.users().unwrap(), Vec::<String>::new());
+}
+
+pub fn a_commit_is_what_later_reads_see(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &record(1));
+    assert_eq!(store.load("alice").unwrap(), Some(record(1)));
+    let transaction = store.begin("alice").unwrap();
+    assert_eq!(transaction.current().unwrap(), &Some(record(1)));
+    transaction.commit(Some(&record(2))).unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(record(2)));
+    put(store, "bob", &record(3));
+    assert_eq!(store.users().unwrap(), ["alice", "bob"]);
+}
+
+pub fn a_dropped_transaction_changes_nothing(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &record(1));
+    let transaction = store.begin("alice").unwrap();
+    drop(transaction);
+    assert_eq!(store.load("alice").unwrap(), Some(record(1)));
+    assert_eq!(store.begin("bob").unwrap().current().unwrap(), &None);
+    assert_eq!(store.users().unwrap(), ["alice"]);
+}
+
+pub fn committing_none_removes_the_record(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &record(1));
+    store.begin("alice").unwrap().commit(None).unwrap();
+    assert_eq!(store.load("alice").unwrap(), None);
+    assert_eq!(store.users().unwrap(), Vec::<String>::new());
+    // Removing what is not there is not an error.
+    store.begin("alice").unwrap().commit(None).unwrap();
+    put(store, "alice", &record(2));
+    assert_eq!(store.load("alice").unwrap(), Some(record(2)));
+}
+
+pub fn invalid_names_are_refused(harness: &dyn Harness) {
+    let store = harness.store();
+    for name in ["../evil", "a/b", "", ".hidden", "-x"] {
+        assert!(
+            matches!(store.load(name), Err(StoreError::InvalidName)),
+            "{name:?}"
+        );
+        assert!(
+            matches!(store.begin(name), Err(StoreError::InvalidName)),
+            "{name:?}"
+        );
+    }
+}
+
+pub fn an_unreadable_record_is_an_error_never_absent(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "carol", &record(1));
+    harness.make_unreadable("carol");
+    assert!(store.load("carol").is_err());
+    let transaction = store.begin("carol").unwrap();
+    assert!(transaction.current().is_err());
+    assert_eq!(store.users().unwrap(), ["carol"]);
+    // What an admin reset does: the unreadable record is replaced.
+    transaction.commit(Some(&record(2))).unwrap();
+    assert_eq!(store.load("carol").unwrap(), Some(record(2)));
+}
+
+/// Many writers counting on one record, as daemons counting failures do: none is lost.
+pub fn concurrent_transactions_lose_no_update(harness: &dyn Harness) {
+    const THREADS: u32 = 4;
+    const EACH: u32 = 20;
+    let store = harness.store();
+    put(store, "alice", &UserRecord::new());
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                for _ in 0..EACH {
+                    let transaction = store.begin("alice").unwrap();
+                    let mut record = transaction.current().unwrap().clone().unwrap();
+                    std::thread::yield_now();
+                    record.attempts.failures_since_success += 1;
+                    transaction.commit(Some(&record)).unwrap();
+                }
+            });
+        }
+    });
+    let record = store.load("alice").unwrap().unwrap();
+    assert_eq!(record.attempts.failures_since_success, THREADS * EACH);
+}
+
+/// Many logins racing to spend one single-use value (a TOTP step, a backup code): one wins.
+pub fn a_single_use_value_is_spent_once(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &UserRecord::new());
+    let spent = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let transaction = store.begin("alice").unwrap();
+                let mut record = transaction.current().unwrap().clone().unwrap();
+                if record.grace_started.is_none() {
+                    record.grace_started = Some(1);
+                    std::thread::yield_now();
+                    transaction.commit(Some(&record)).unwrap();
+                    spent.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(spent.load(Ordering::SeqCst), 1);
+}
+
+pub fn a_transaction_waits_for_one_on_the_same_user(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &record(1));
+    let second_began = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let first = store.begin("alice").unwrap();
+        let waiter = scope.spawn(|| {
+            let second = store.begin("alice").unwrap();
+            second_began.store(true, Ordering::SeqCst);
+            // It reads what the first committed, not what was there when it asked.
+            second.current().unwrap().clone()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!second_began.load(Ordering::SeqCst), "both held alice");
+        first.commit(Some(&record(2))).unwrap();
+        assert_eq!(waiter.join().unwrap(), Some(record(2)));
+    });
+}
+
+pub fn other_users_and_reads_never_wait(harness: &dyn Harness) {
+    let store = harness.store();
+    put(store, "alice", &record(1));
+    std::thread::scope(|scope| {
+        let held = store.begin("alice").unwrap();
+        let (done, finished) = mpsc::channel();
+        scope.spawn(move || {
+            put(store, "bob", &record(2));
+            let read = store.load("alice").unwrap();
+            let _ = done.send(read);
+        });
+        let read = finished
+            .recv_timeout(PATIENCE)
+            .expect("bob waited on alice");
+        assert_eq!(read, Some(record(1)), "a read sees the last commit");
+        drop(held);
+    });
+    assert_eq!(store.load("bob").unwrap(), Some(record(2)));
+}
+
+/// One `#[test]` per check of the contract, for the backend `$harness` makes.
+macro_rules! store_conformance {
+    ($harness:expr) => {
+        $crate::store::conformance::store_conformance!(@each $harness;
+            an_absent_user_is_not_enrolled,
+            a_commit_is_what_later_reads_see,
+            a_dropped_transaction_changes_nothing,
+            committing_none_removes_the_record,
+            invalid_names_are_refused,
+            an_unreadable_record_is_an_error_never_absent,
+            concurrent_transactions_lose_no_update,
+            a_single_use_value_is_spent_once,
+            a_transaction_waits_for_one_on_the_same_user,
+            other_users_and_reads_never_wait,
+        );
+    };
+    (@each $harness:expr; $($check:ident),+ $(,)?) => {
+        mod store_contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $check() {
+                    $crate::store::conformance::$check(&$harness);
+                }
+            )+
+        }
+    };
+}
+
+pub(crate) use store_conformance;
