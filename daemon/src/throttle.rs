@@ -52,10 +52,13 @@ pub fn lock_remaining(state: &AttemptState, now: u64) -> Option<Option<u64>> {
 
 /// Seconds `entry`'s source still waits at `now`.
 fn delay_left(rules: &LockoutConfig, entry: &SourceAttempts, now: u64) -> u64 {
-    let ready_at = entry
-        .last_failure
-        .saturating_add(rules.delay_after(entry.failures));
-    ready_at.saturating_sub(now)
+    let delay = rules.delay_after(entry.failures);
+    // No delay is no delay, even for a call whose `now` was read before a later failure was
+    // stored (concurrent calls read the clock before they take the user's lock).
+    if delay == 0 {
+        return 0;
+    }
+    entry.last_failure.saturating_add(delay).saturating_sub(now)
 }
 
 fn is_forgotten(rules: &LockoutConfig, entry: &SourceAttempts, now: u64) -> bool {

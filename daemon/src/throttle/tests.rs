@@ -204,3 +204,13 @@ fn locks_are_forgotten_after_a_year_without_one() {
     expire(&short, &mut state, 10 + year);
     assert_eq!(state.locks, 0);
 }
+
+#[test]
+fn no_delay_is_owed_by_a_call_that_read_the_clock_before_a_later_failure() {
+    // Concurrent calls read the clock before they take the user's lock: one that read 1000
+    // may run after a failure stored at 1001.
+    let mut state = AttemptState::default();
+    let source = host("192.0.2.66");
+    failed(&rules(), &mut state, &source, None, 1001);
+    assert_eq!(gate(&rules(), &state, &source, 1000), Gate::Open);
+}
