@@ -23,16 +23,17 @@ use crate::authz;
 use crate::backup::{self, BackupCodeHashes};
 use crate::log::{EventLog, Line};
 use crate::programs::{Event, NoNotifier, Notifier};
-use crate::record::{AttemptState, Enrollment, LastUse, SkewMatch, TotpEnrollment, UserRecord};
+use crate::record::{AttemptState, Enrollment, LastUse, TotpEnrollment, UserRecord};
+use crate::rules::{
+    self, Attempt, CHANGE_SOURCE, CodeRefused, ENROLLMENT_MAX_TRIES, ENROLLMENT_TTL_SECONDS,
+    Factor, LoginOutcome, LoginSetting,
+};
 use crate::secret::Secret;
+use crate::sentences;
 use crate::store::{Store, StoreError};
-use crate::throttle::{self, Failure, Gate};
+use crate::throttle;
 use crate::totp::{self, TotpCheck, TotpParams};
 
-/// A pending enrollment expires after this many seconds.
-pub const ENROLLMENT_TTL_SECONDS: u64 = 600;
-/// Wrong confirmation codes allowed for one pending enrollment.
-const ENROLLMENT_MAX_TRIES: u32 = 5;
 /// Runs of one change before a backend that keeps reporting conflicts is given up on.
 const CONFLICT_RETRIES: usize = 3;
 
@@ -73,81 +74,6 @@ struct Pending {
     wrong_tries: u32,
 }
 
-/// Which kind of code was accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Factor {
-    Totp,
-    Backup,
-    Temporary,
-    Sent,
-}
-
-impl Factor {
-    /// What a login accepts.
-    const AT_LOGIN: &[Factor] = &[
-        Factor::Totp,
-        Factor::Backup,
-        Factor::Temporary,
-        Factor::Sent,
-    ];
-    /// What authorizes a change to one's own enrollment (regenerate, disable).
-    const FOR_CHANGES: &[Factor] = &[Factor::Totp, Factor::Backup];
-    /// What authorizes replacing the device: a temporary code is for exactly that.
-    const FOR_REPLACING: &[Factor] = &[Factor::Totp, Factor::Backup, Factor::Temporary];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Factor::Totp => "totp",
-            Factor::Backup => "backup-code",
-            Factor::Temporary => "temporary-code",
-            Factor::Sent => "sent-code",
-        }
-    }
-}
-
-/// Result of one code attempt against a stored enrollment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attempt {
-    Accepted {
-        factor: Factor,
-        /// Which of the candidates.
-        index: usize,
-        failures_before: u32,
-        last_failure_before: u64,
-    },
-    Rejected {
-        misses: Misses,
-        failure: Failure,
-    },
-    /// This source waits this many seconds.
-    Delayed(u64),
-    /// Every source is locked, for this many seconds or until an admin unlocks (`None`).
-    Locked(Option<u64>),
-}
-
-/// A change (replace, regenerate, disable) refused for its code.
-#[derive(Debug)]
-enum CodeRefused {
-    Wrong {
-        now_locked: bool,
-        attempts: AttemptState,
-    },
-    Delayed(u64),
-    Locked(Option<u64>),
-}
-
-/// A change is asked for by the user (never root's report of a login): local.
-const CHANGE_SOURCE: Source = Source::Local;
-
-/// What a rejected attempt can tell the user.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Misses {
-    /// Where the TOTP code matched outside the window, if it did.
-    skew: Option<SkewMatch>,
-    /// The TOTP code was right but already used.
-    replayed: bool,
-}
-
 /// The daemon's logic.
 pub struct Service {
     /// Swapped whole by [`Service::replace_config`] (SIGHUP); each use reads the current one.
@@ -177,29 +103,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn internal(what: &str) -> Error {
-    Error::Internal(format!("{what}; see the twofactord log"))
+    Error::Internal(sentences::internal(what))
 }
 
 fn check_user_name(user: &str) -> Result<(), Error> {
     if twofactor_proto::is_valid_username(user) {
         Ok(())
     } else {
-        Err(Error::InvalidInput("invalid user name".into()))
+        Err(Error::InvalidInput(sentences::INVALID_USER_NAME.into()))
     }
 }
 
 /// A code argument reduced to its digits, after checking its shape.
 fn code_digits(code: &str) -> Result<Zeroizing<String>, Error> {
     if !codes::is_plausible_code(code) {
-        return Err(Error::InvalidInput(format!(
-            "a code is {} to {} digits, a backup code {} digits, a temporary code {} digits \
-             (at most {} characters with dashes or spaces)",
-            codes::TOTP_DIGITS.start(),
-            codes::TOTP_DIGITS.end(),
-            codes::BACKUP_CODE_DIGITS,
-            codes::TEMPORARY_CODE_DIGITS,
-            codes::MAX_CODE_LEN,
-        )));
+        return Err(Error::InvalidInput(sentences::code_shape()));
     }
     Ok(codes::normalize(code))
 }
@@ -207,7 +125,7 @@ fn code_digits(code: &str) -> Result<Zeroizing<String>, Error> {
 fn check_context(context: &LoginContext) -> Result<(), Error> {
     for value in [&context.service, &context.rhost, &context.tty] {
         if value.len() > MAX_CONTEXT_LEN || value.chars().any(char::is_control) {
-            return Err(Error::InvalidInput("invalid login context".into()));
+            return Err(Error::InvalidInput(sentences::INVALID_CONTEXT.into()));
         }
     }
     Ok(())
@@ -306,7 +224,7 @@ impl Service {
                     .field("error", &error)
                     .as_str(),
             );
-            Error::AccessDenied("cannot establish who you are".into())
+            Error::AccessDenied(sentences::UNKNOWN_CALLER.into())
         })?;
         let admin_group = &self.config().admin.group;
         Ok(Caller {
@@ -386,7 +304,7 @@ impl Service {
 
     fn existing_account(&self, user: &str) -> Result<Account, Error> {
         self.account(user)?
-            .ok_or_else(|| Error::NoSuchUser(format!("no user {user} on this system")))
+            .ok_or_else(|| Error::NoSuchUser(sentences::no_such_user(user)))
     }
 
     fn decide(&self, account: &Account) -> PolicyDecision {
@@ -449,9 +367,7 @@ impl Service {
                 .field("tries", CONFLICT_RETRIES)
                 .as_str(),
         );
-        Err(Error::Busy(format!(
-            "the state of user {user} kept changing; try again"
-        )))
+        Err(Error::Busy(sentences::kept_changing(user)))
     }
 
     fn store_failure(&self, user: &str, error: &StoreError) -> Error {
@@ -462,8 +378,8 @@ impl Service {
                 .as_str(),
         );
         match error {
-            StoreError::Unavailable { .. } => internal("the state store is unavailable"),
-            _ => internal(&format!("the state of user {user} cannot be used")),
+            StoreError::Unavailable { .. } => internal(sentences::STORE_UNAVAILABLE),
+            _ => internal(&sentences::unusable_state(user)),
         }
     }
 
@@ -548,7 +464,7 @@ impl Service {
             delivery_enabled: false,
         };
         if account.is_none() {
-            status.problem = "no such user on this system".into();
+            status.problem = sentences::NO_ACCOUNT_STATUS.into();
         }
         match self.store.load(user) {
             Ok(None) => {}
@@ -582,9 +498,7 @@ impl Service {
                 self.store_failure(user, &error);
                 status.enrolled = true;
                 status.locked = true;
-                status.problem =
-                    "state unreadable: logins are refused; see the twofactord log, then reset"
-                        .into();
+                status.problem = sentences::UNREADABLE_STATUS.into();
             }
         }
         status

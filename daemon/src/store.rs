@@ -352,4 +352,4 @@ impl Transaction for FileTransaction<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

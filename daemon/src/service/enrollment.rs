@@ -40,9 +40,7 @@ impl Service {
                 return Ok(Ok(false));
             };
             if !replace {
-                return Err(Error::AlreadyEnrolled(format!(
-                    "{user} is already enrolled; replace the enrollment to move to a new device"
-                )));
+                return Err(Error::AlreadyEnrolled(sentences::already_enrolled(user)));
             }
             // After a temporary-code login the lost device cannot give a code.
             let without_code = now < record.replace_without_code_until;
@@ -144,11 +142,7 @@ impl Service {
         context: Option<&LoginContext>,
         now: u64,
     ) -> Result<Vec<String>, Error> {
-        let no_pending = || {
-            Error::NoPendingEnrollment(format!(
-                "no enrollment for {user} was started from here in the last 10 minutes"
-            ))
-        };
+        let no_pending = || Error::NoPendingEnrollment(sentences::no_pending_enrollment(user));
         let held_by = |entry: &Pending| match (&entry.owner, owner) {
             (PendingOwner::Connection(a), PendingOwner::Connection(b)) => a == b,
             (PendingOwner::Token(a), PendingOwner::Token(b)) => {
@@ -174,14 +168,9 @@ impl Service {
                     entry.wrong_tries += 1;
                     if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
                         pending.remove(user);
-                        return Err(Error::WrongCode(
-                            "the code is not valid; too many tries, start again".into(),
-                        ));
+                        return Err(Error::WrongCode(sentences::WRONG_NEW_CODE_LAST.into()));
                     }
-                    return Err(Error::WrongCode(
-                        "the code is not valid: check the device's clock and try the next code"
-                            .into(),
-                    ));
+                    return Err(Error::WrongCode(sentences::WRONG_NEW_CODE.into()));
                 };
                 let entry = pending.remove(user).ok_or_else(no_pending)?;
                 taken = Some((entry.secret, entry.params, entry.replace, step));
@@ -189,9 +178,7 @@ impl Service {
             let (secret, params, replace, step) = taken.clone().ok_or_else(no_pending)?;
             let record = record.get_or_insert_with(UserRecord::new);
             if record.is_enrolled() && !replace {
-                return Err(Error::AlreadyEnrolled(format!(
-                    "{user} was enrolled meanwhile"
-                )));
+                return Err(Error::AlreadyEnrolled(sentences::enrolled_meanwhile(user)));
             }
             let (plain, hashes) = backup::generate(BACKUP_CODE_COUNT)
                 .map_err(|_| internal("backup codes could not be made"))?;
@@ -291,7 +278,7 @@ impl Service {
     ) -> Result<Vec<String>, Error> {
         check_user_name(user)?;
         self.existing_account(user)?;
-        let not_enrolled = || Error::NotEnrolled(format!("{user} is not enrolled"));
+        let not_enrolled = || Error::NotEnrolled(sentences::not_enrolled(user));
         let regenerated = self.change(user, |record| {
             let record = record
                 .as_mut()
@@ -327,16 +314,16 @@ impl Service {
         check_user_name(user)?;
         let decision = self.decide(&self.existing_account(user)?);
         if decision.policy == Policy::Required {
-            return Err(Error::PolicyForbids(format!(
-                "two-factor authentication is required for {user} ({})",
-                decision.explanation()
+            return Err(Error::PolicyForbids(sentences::required_so_not_disabled(
+                user,
+                &decision.explanation(),
             )));
         }
         let disabled = self.change(user, |slot| {
             let record = slot
                 .as_mut()
                 .filter(|r| r.is_enrolled())
-                .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+                .ok_or_else(|| Error::NotEnrolled(sentences::not_enrolled(user)))?;
             if caller.is(user)
                 && let Err(refused) =
                     self.check_change_code(record, code, Factor::FOR_CHANGES, now)?
@@ -371,7 +358,7 @@ impl Service {
                     .as_ref()
                     .is_some_and(|r| r.is_enrolled() || r.temporary_code.is_some());
             if !had_enrollment && !had_pending {
-                return Err(Error::NotEnrolled(format!("{user} is not enrolled")));
+                return Err(Error::NotEnrolled(sentences::not_enrolled(user)));
             }
             *record = Some(UserRecord {
                 no_grace: true,
@@ -390,7 +377,7 @@ impl Service {
         self.change(user, |record| {
             let record = record
                 .as_mut()
-                .ok_or_else(|| Error::NotEnrolled(format!("{user} is not enrolled")))?;
+                .ok_or_else(|| Error::NotEnrolled(sentences::not_enrolled(user)))?;
             throttle::unlock(&mut record.attempts);
             Ok(())
         })?;

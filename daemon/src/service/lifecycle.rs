@@ -11,17 +11,13 @@ use super::{Caller, Service, check_context, internal, lock, login_source};
 use crate::backup::{self, BackupCodeHashes};
 use crate::programs;
 use crate::record::{Enrollment, OneTimeCode, TotpEnrollment, UserRecord};
+use crate::rules::{
+    MAX_SENDS, SEND_WINDOW_SECONDS, SENT_CODE_SECONDS, TEMPORARY_CODE_DEFAULT_SECONDS,
+    TEMPORARY_CODE_MAX_SECONDS,
+};
 use crate::secret::{MIN_IMPORTED_SECRET_LEN, Secret};
+use crate::sentences;
 use crate::throttle::{self, Gate};
-
-/// A temporary code lasts an hour unless the admin says otherwise, and never beyond a day.
-pub const TEMPORARY_CODE_DEFAULT_SECONDS: u64 = 3600;
-pub const TEMPORARY_CODE_MAX_SECONDS: u64 = 86_400;
-/// A code sent by the delivery channel: 6 digits, 5 minutes.
-pub const SENT_CODE_SECONDS: u64 = 300;
-/// At most this many codes sent per user in `SEND_WINDOW_SECONDS`.
-const MAX_SENDS: usize = 3;
-const SEND_WINDOW_SECONDS: u64 = 900;
 
 /// `2026-12-08 17:00 UTC`.
 pub fn format_utc(unix: u64) -> String {
@@ -119,9 +115,12 @@ impl Service {
     ) -> Result<u64, Error> {
         super::check_user_name(user)?;
         check_context(context)?;
-        let command = self.config().delivery.command.clone().ok_or_else(|| {
-            Error::PolicyForbids("no delivery channel is configured ([delivery] command)".into())
-        })?;
+        let command = self
+            .config()
+            .delivery
+            .command
+            .clone()
+            .ok_or_else(|| Error::PolicyForbids(sentences::NO_DELIVERY_CHANNEL.into()))?;
         self.existing_account(user)?;
         let digits =
             backup::random_digits(SENT_CODE_DIGITS).map_err(|_| internal("no random numbers"))?;
@@ -133,29 +132,21 @@ impl Service {
             let record = record
                 .as_mut()
                 .filter(|record| record.delivery_enabled)
-                .ok_or_else(|| {
-                    Error::PolicyForbids(format!("codes by another channel are off for {user}"))
-                })?;
+                .ok_or_else(|| Error::PolicyForbids(sentences::delivery_off(user)))?;
             match throttle::gate(rules, &record.attempts, &source, now) {
                 Gate::Open => {}
-                Gate::Delayed(seconds) => {
-                    return Err(Error::Locked(format!(
-                        "too many failed attempts: try again in {seconds} s"
-                    )));
-                }
-                Gate::Locked(_) => {
-                    return Err(Error::Locked(
-                        "locked after too many failed attempts: ask an administrator".into(),
-                    ));
+                Gate::Delayed(seconds) => return Err(Error::Locked(sentences::delayed(seconds))),
+                Gate::Locked(remaining) => {
+                    return Err(Error::Locked(sentences::locked(remaining)));
                 }
             }
             record
                 .sends
                 .retain(|&sent| now.saturating_sub(sent) < SEND_WINDOW_SECONDS);
             if record.sends.len() >= MAX_SENDS {
-                return Err(Error::Locked(format!(
-                    "{MAX_SENDS} codes were sent in the last {} minutes: use one of them, or wait",
-                    SEND_WINDOW_SECONDS / 60
+                return Err(Error::Locked(sentences::sends_exhausted(
+                    MAX_SENDS,
+                    SEND_WINDOW_SECONDS / 60,
                 )));
             }
             let sent = hashed_code(&digits, now.saturating_add(SENT_CODE_SECONDS))?;
@@ -194,7 +185,7 @@ impl Service {
         now: u64,
     ) -> Result<(), Error> {
         super::check_user_name(user)?;
-        let invalid = |what: &str| Error::InvalidInput(format!("cannot import: {what}"));
+        let invalid = |what: &str| Error::InvalidInput(sentences::cannot_import(what));
         let secret = Secret::from_base32(&imported.secret_base32.to_ascii_uppercase())
             .filter(|secret| secret.as_bytes().len() >= MIN_IMPORTED_SECRET_LEN)
             .ok_or_else(|| invalid("the secret is not base32 of at least 80 bits"))?;
@@ -258,9 +249,9 @@ impl Service {
         self.change(user, |record| {
             let record = record.get_or_insert_with(UserRecord::new);
             if record.is_enrolled() {
-                return Err(Error::AlreadyEnrolled(format!(
-                    "{user} is already enrolled with twofactor; reset first to import"
-                )));
+                return Err(Error::AlreadyEnrolled(
+                    sentences::already_enrolled_for_import(user),
+                ));
             }
             record.enrollment = Some(enrollment.clone());
             record.grace_started = None;

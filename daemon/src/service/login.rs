@@ -2,18 +2,6 @@
 
 use super::*;
 
-/// What a user's record says of a login, decided inside its transaction.
-enum RecordPlan {
-    /// Enrolled, or holding a temporary code.
-    Prompt { can_send_code: bool },
-    /// Not required, and not enrolled.
-    Ignore,
-    /// Required, not enrolled, within the grace period (which this login may have started).
-    InGrace { ends: u64, started_now: bool },
-    /// Required, not enrolled, and no grace.
-    NotEnrolled,
-}
-
 /// What the record said of one login attempt, decided inside its transaction.
 enum Checked {
     /// No record, or nothing to check a code against.
@@ -23,117 +11,6 @@ enum Checked {
 }
 
 impl Service {
-    /// One code from `source` against a stored enrollment, throttled (see
-    /// [`crate::throttle`]). Updates `record` in memory; the caller stores it.
-    fn attempt(
-        &self,
-        record: &mut UserRecord,
-        candidates: &[Zeroizing<String>],
-        allowed: &[Factor],
-        source: &Source,
-        now: u64,
-    ) -> Result<Attempt, Error> {
-        let config = self.config();
-        let rules = &config.lockout;
-        throttle::expire(rules, &mut record.attempts, now);
-        match throttle::gate(rules, &record.attempts, source, now) {
-            Gate::Open => {}
-            Gate::Delayed(seconds) => return Ok(Attempt::Delayed(seconds)),
-            Gate::Locked(remaining) => return Ok(Attempt::Locked(remaining)),
-        }
-        let mut misses = Misses::default();
-        let accepted = self.match_factor(record, candidates, allowed, now, &mut misses)?;
-        let attempts = &mut record.attempts;
-        if let Some((factor, index)) = accepted {
-            let outcome = Attempt::Accepted {
-                factor,
-                index,
-                failures_before: attempts.failures_since_success,
-                last_failure_before: attempts.last_failure,
-            };
-            throttle::succeeded(attempts, source);
-            return Ok(outcome);
-        }
-        let failure = throttle::failed(rules, attempts, source, misses.skew, now);
-        Ok(Attempt::Rejected { misses, failure })
-    }
-
-    /// The factor one of `candidates` (normalized) matches, and which candidate, spending it
-    /// in `record`. Each `allowed` kind of code is tried once, against the first candidate of
-    /// its length: more candidates never mean more guesses. Comparisons are constant-time.
-    fn match_factor(
-        &self,
-        record: &mut UserRecord,
-        candidates: &[Zeroizing<String>],
-        allowed: &[Factor],
-        now: u64,
-        misses: &mut Misses,
-    ) -> Result<Option<(Factor, usize)>, Error> {
-        let first = |fits: &dyn Fn(&str) -> bool| {
-            candidates
-                .iter()
-                .position(|digits| fits(digits))
-                .and_then(|index| Some((index, candidates.get(index)?.as_str())))
-        };
-        let hash_error = |error: std::io::Error| {
-            self.log
-                .warning(Line::new("state-error").field("error", error).as_str());
-            internal("stored codes cannot be checked")
-        };
-        if let Some(enrollment) = record.enrollment.as_mut() {
-            let totp = &mut enrollment.totp;
-            if allowed.contains(&Factor::Totp)
-                && let Some((index, digits)) = first(&|digits| digits.len() == totp.digits as usize)
-            {
-                let window = totp
-                    .window
-                    .unwrap_or_else(|| self.config().totp.window.get());
-                match totp::check(
-                    &totp.secret,
-                    totp.params(),
-                    digits,
-                    now,
-                    window,
-                    totp.last_step,
-                ) {
-                    TotpCheck::Accepted { step } => {
-                        totp.last_step = Some(step);
-                        return Ok(Some((Factor::Totp, index)));
-                    }
-                    TotpCheck::Replayed => misses.replayed = true,
-                    TotpCheck::Wrong { skew } => misses.skew = skew,
-                }
-            }
-            let backup_codes = &mut enrollment.backup_codes;
-            if allowed.contains(&Factor::Backup)
-                && let Some((index, digits)) = first(&|digits| backup_codes.fits(digits))
-                && let Some(found) = backup_codes.find(digits).map_err(hash_error)?
-            {
-                backup_codes.remove(found);
-                return Ok(Some((Factor::Backup, index)));
-            }
-        }
-        for (slot, factor) in [
-            (&mut record.temporary_code, Factor::Temporary),
-            (&mut record.sent_code, Factor::Sent),
-        ] {
-            let Some(code) = slot.as_ref().filter(|_| allowed.contains(&factor)) else {
-                continue;
-            };
-            if now >= code.expires_at {
-                *slot = None;
-                continue;
-            }
-            if let Some((index, digits)) = first(&|digits| code.hash.fits(digits))
-                && code.hash.find(digits).map_err(hash_error)?.is_some()
-            {
-                *slot = None;
-                return Ok(Some((factor, index)));
-            }
-        }
-        Ok(None)
-    }
-
     /// Inside a transaction: a code that authorizes a change (replace, regenerate, disable),
     /// spent like a login. `Ok(Err(_))` is a refusal whose failure count, in `record`, is
     /// committed all the same; [`Self::change_refused`] reports it after the commit.
@@ -145,18 +22,23 @@ impl Service {
         now: u64,
     ) -> Result<Result<(), CodeRefused>, Error> {
         let digits = code_digits(code)?;
-        let source = CHANGE_SOURCE;
-        Ok(
-            match self.attempt(record, std::slice::from_ref(&digits), allowed, &source, now)? {
-                Attempt::Accepted { .. } => Ok(()),
-                Attempt::Rejected { failure, .. } => Err(CodeRefused::Wrong {
-                    now_locked: failure.now_locked,
-                    attempts: record.attempts.clone(),
-                }),
-                Attempt::Delayed(seconds) => Err(CodeRefused::Delayed(seconds)),
-                Attempt::Locked(remaining) => Err(CodeRefused::Locked(remaining)),
-            },
+        let attempt = rules::attempt(
+            &self.config(),
+            record,
+            std::slice::from_ref(&digits),
+            allowed,
+            &CHANGE_SOURCE,
+            now,
         )
+        .map_err(|error| self.unusable_codes(&error))?;
+        Ok(rules::change_allowed(attempt, &record.attempts))
+    }
+
+    /// A stored code hash that cannot be checked: logged where it is found, and a denial.
+    fn unusable_codes(&self, error: &std::io::Error) -> Error {
+        self.log
+            .warning(Line::new("state-error").field("error", error).as_str());
+        internal("stored codes cannot be checked")
     }
 
     /// After the commit: the log line, and the error, of a change refused for its code.
@@ -168,16 +50,8 @@ impl Service {
         now: u64,
     ) -> Error {
         match refused {
-            CodeRefused::Delayed(seconds) => Error::Locked(format!(
-                "too many failed attempts: try again in {seconds} s"
-            )),
-            CodeRefused::Locked(remaining) => Error::Locked(match remaining {
-                Some(seconds) => format!(
-                    "locked after too many failed attempts: try again in {seconds} s, or ask \
-                     an administrator"
-                ),
-                None => "locked after too many failed attempts: ask an administrator".into(),
-            }),
+            CodeRefused::Delayed(seconds) => Error::Locked(sentences::delayed(seconds)),
+            CodeRefused::Locked(remaining) => Error::Locked(sentences::locked(remaining)),
             CodeRefused::Wrong {
                 now_locked,
                 attempts,
@@ -191,7 +65,7 @@ impl Service {
                 if now_locked {
                     self.locked(user, caller, None, &CHANGE_SOURCE, &attempts, now);
                 }
-                Error::WrongCode("the code is not valid".into())
+                Error::WrongCode(sentences::WRONG_CODE.into())
             }
         }
     }
@@ -216,99 +90,57 @@ impl Service {
         let Some(decision) = self.policy_of(user)? else {
             return Ok(plan(LoginAction::Prompt, String::new()));
         };
-        if decision.policy == Policy::Disabled {
-            return Ok(plan(LoginAction::Ignore, String::new()));
-        }
-        // Whether this login is inside the grace period: counted from the first login attempt
-        // after the user became required, which is stored.
-        let grace = self.config().enrollment.grace_period;
-        let plan_of_record = self.change(user, |record| {
-            if let Some(record) = record
-                && (record.is_enrolled() || record.live_temporary_code(now).is_some())
-            {
-                return Ok(RecordPlan::Prompt {
-                    can_send_code: record.delivery_enabled,
-                });
-            }
-            if decision.policy != Policy::Required {
-                return Ok(RecordPlan::Ignore);
-            }
-            let Some(grace) = grace else {
-                return Ok(RecordPlan::NotEnrolled);
-            };
-            let record = record.get_or_insert_with(UserRecord::new);
-            if record.no_grace {
-                return Ok(RecordPlan::NotEnrolled);
-            }
-            let started_now = record.grace_started.is_none();
-            let ends = record
-                .grace_started
-                .get_or_insert(now)
-                .saturating_add(grace.get());
-            Ok(match now < ends {
-                true => RecordPlan::InGrace { ends, started_now },
-                false => RecordPlan::NotEnrolled,
-            })
-        })?;
-        match plan_of_record {
-            RecordPlan::Prompt { can_send_code } => {
-                return Ok(LoginPlan {
-                    can_send_code: can_send_code && self.config().delivery.command.is_some(),
-                    ..plan(LoginAction::Prompt, String::new())
-                });
-            }
-            RecordPlan::Ignore => return Ok(plan(LoginAction::Ignore, String::new())),
-            RecordPlan::InGrace { ends, started_now } => {
-                if started_now {
-                    self.log.info(
-                        Line::new("grace-started")
-                            .field("user", user)
-                            .field("rule", &decision.source)
-                            .as_str(),
-                    );
+        let config = self.config();
+        let setting = LoginSetting {
+            grace_seconds: config.enrollment.grace_period.map(|grace| grace.get()),
+            enroll_here: config
+                .enrollment
+                .allows_at_login(&login_source(caller.uid, context)),
+            delivery_configured: config.delivery.command.is_some(),
+        };
+        let decided = if rules::login_reads_record(decision.policy) {
+            self.change(user, |record| {
+                let decided = rules::plan_login(decision.policy, record.as_ref(), setting, now);
+                if decided.start_grace {
+                    record.get_or_insert_with(UserRecord::new).grace_started = Some(now);
                 }
-                return Ok(plan(
-                    LoginAction::Ignore,
-                    format!(
-                        "Two-factor authentication will be required for {user} from {}. \
-                         Set it up now with `twofactor enroll`.",
-                        format_utc(ends)
-                    ),
-                ));
-            }
-            RecordPlan::NotEnrolled => {}
+                Ok(decided)
+            })?
+        } else {
+            rules::plan_login(decision.policy, None, setting, now)
+        };
+        if decided.start_grace {
+            self.log.info(
+                Line::new("grace-started")
+                    .field("user", user)
+                    .field("rule", &decision.source)
+                    .as_str(),
+            );
         }
-        if self
-            .config()
-            .enrollment
-            .allows_at_login(&login_source(caller.uid, context))
-        {
-            return Ok(plan(
-                LoginAction::Enroll,
-                format!(
-                    "Two-factor authentication is required for {user} ({}). Set it up now \
-                     with an authenticator app on your phone.",
-                    decision.source
-                ),
-            ));
-        }
-        self.log.info(
-            Line::new("denied-not-enrolled")
-                .field("user", user)
-                .field("rule", &decision.source)
-                .field("service", &context.service)
-                .field("rhost", &context.rhost)
-                .as_str(),
-        );
-        Ok(plan(
-            LoginAction::Deny,
-            format!(
-                "Two-factor authentication is required for {user} ({}) but is not set up. \
-                 Run `twofactor enroll` in a session that is already logged in, or ask an \
-                 administrator to set it up with `twofactor enroll --user {user}`.",
-                decision.source
+        let rule = &decision.source;
+        Ok(match decided.outcome {
+            LoginOutcome::Prompt { can_send_code } => LoginPlan {
+                can_send_code,
+                ..plan(LoginAction::Prompt, String::new())
+            },
+            LoginOutcome::Ignore => plan(LoginAction::Ignore, String::new()),
+            LoginOutcome::InGrace { ends } => plan(
+                LoginAction::Ignore,
+                sentences::required_from(user, &format_utc(ends)),
             ),
-        ))
+            LoginOutcome::Enroll => plan(LoginAction::Enroll, sentences::enroll_now(user, rule)),
+            LoginOutcome::Deny => {
+                self.log.info(
+                    Line::new("denied-not-enrolled")
+                        .field("user", user)
+                        .field("rule", rule)
+                        .field("service", &context.service)
+                        .field("rhost", &context.rhost)
+                        .as_str(),
+                );
+                plan(LoginAction::Deny, sentences::not_set_up(user, rule))
+            }
+        })
     }
 
     /// Check a login code. An accepted code is spent, and that is stored, before this returns.
@@ -386,6 +218,7 @@ impl Service {
             return reject_unknown("unknown-user");
         }
         let source = login_source(caller.uid, context).source();
+        let config = self.config();
         let checked = self.change(user, |record| {
             let Some(record) = record
                 .as_mut()
@@ -393,7 +226,9 @@ impl Service {
             else {
                 return Ok(Checked::NotEnrolled);
             };
-            let attempt = self.attempt(record, candidates, Factor::AT_LOGIN, &source, now)?;
+            let attempt =
+                rules::attempt(&config, record, candidates, Factor::AT_LOGIN, &source, now)
+                    .map_err(|error| self.unusable_codes(&error))?;
             if let Attempt::Accepted { factor, .. } = attempt {
                 record.last_success = Some(LastUse {
                     time: now,

@@ -212,7 +212,7 @@ fn the_delivery_program_runs_with_no_lock_held() {
         assert!(login.is_ok(), "the login waited for the delivery program");
         assert_eq!(
             sending.join().unwrap().unwrap(),
-            super::super::lifecycle::SENT_CODE_SECONDS
+            crate::rules::SENT_CODE_SECONDS
         );
     });
 }
