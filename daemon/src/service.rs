@@ -516,9 +516,14 @@ impl Service {
                 self.store_failure(user, &error);
                 status.enrolled = true;
                 status.locked = true;
-                status.problem =
+                // A reset would delete what the newer daemon wrote.
+                status.problem = if matches!(error, StoreError::NewerVersion { .. }) {
+                    "state written by a newer twofactord: logins are refused until it is \
+                     installed again; see the twofactord log"
+                } else {
                     "state unreadable: logins are refused; see the twofactord log, then reset"
-                        .into();
+                }
+                .into();
             }
         }
         status
