@@ -7,8 +7,15 @@ use crate::backup::BackupCodeHashes;
 use crate::secret::Secret;
 use crate::totp::TotpParams;
 
-/// Format version of the stored record.
-pub const RECORD_VERSION: u32 = 1;
+mod format;
+#[cfg(test)]
+mod tests;
+
+pub use format::FormatError;
+
+/// The version of the records this daemon writes, and the newest it reads (it reads every
+/// older one too). When it must change: docs/storage-format.md.
+pub const RECORD_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -109,6 +109,8 @@ pub fn unusable_state(user: &str) -> String {
 pub const STORE_UNAVAILABLE: &str = "the state store is unavailable";
 pub const UNREADABLE_STATUS: &str =
     "state unreadable: logins are refused; see the twofactord log, then reset";
+pub const NEWER_STATE_STATUS: &str = "state written by a newer twofactord: logins are refused \
+     until it is installed again; see the twofactord log";
 pub const NO_ACCOUNT_STATUS: &str = "no such user on this system";
 
 pub const NO_DELIVERY_CHANNEL: &str = "no delivery channel is configured ([delivery] command)";

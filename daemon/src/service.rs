@@ -498,7 +498,12 @@ impl Service {
                 self.store_failure(user, &error);
                 status.enrolled = true;
                 status.locked = true;
-                status.problem = sentences::UNREADABLE_STATUS.into();
+                // A reset would delete what the newer daemon wrote.
+                status.problem = match error {
+                    StoreError::NewerVersion { .. } => sentences::NEWER_STATE_STATUS,
+                    _ => sentences::UNREADABLE_STATUS,
+                }
+                .into();
             }
         }
         status

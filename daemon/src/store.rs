@@ -19,7 +19,7 @@ use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, fsync, unlinkat};
 
-use crate::record::{RECORD_VERSION, UserRecord};
+use crate::record::UserRecord;
 
 #[cfg(test)]
 pub(crate) mod conformance;
@@ -47,6 +47,16 @@ pub enum StoreError {
     },
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
+    #[error(
+        "{path} was written by a newer twofactord: record version {version}, and this one reads \
+         versions up to {supported}; the user's logins are refused until a twofactord that reads \
+         version {version} is installed again (resetting the user would delete the record)"
+    )]
+    NewerVersion {
+        path: String,
+        version: u32,
+        supported: u32,
+    },
     #[error("{path} is unsafe: {reason}")]
     Unsafe { path: String, reason: String },
     #[error("{path} vanished: the user had a record and the daemon did not remove it")]
@@ -229,27 +239,7 @@ impl FileStore {
                 path: shown(),
                 reason: error.to_string(),
             })?;
-        let record: UserRecord = toml::from_str(&text).map_err(|error| StoreError::Corrupt {
-            path: shown(),
-            reason: error.message().to_string(),
-        })?;
-        if record.version != RECORD_VERSION {
-            return Err(StoreError::Corrupt {
-                path: shown(),
-                reason: format!("unknown version {}", record.version),
-            });
-        }
-        // Parameters no enrollment or import can have would break the code check.
-        if let Some(enrollment) = &record.enrollment {
-            let totp = &enrollment.totp;
-            let window_ok = totp.window.is_none_or(|window| window <= 10);
-            if !(6..=8).contains(&totp.digits) || !(15..=120).contains(&totp.period) || !window_ok {
-                return Err(StoreError::Corrupt {
-                    path: shown(),
-                    reason: "TOTP parameters out of range".into(),
-                });
-            }
-        }
+        let record = UserRecord::from_text(&text).map_err(|error| error.at(&path))?;
         self.known_users().insert(user.to_owned());
         Ok(Some(record))
     }
@@ -257,12 +247,7 @@ impl FileStore {
     fn save(&self, user: &str, record: &UserRecord) -> Result<(), StoreError> {
         let name = Self::file_name(user)?;
         let path = self.path.join(&name);
-        let text = zeroize::Zeroizing::new(toml::to_string(record).map_err(|error| {
-            StoreError::Corrupt {
-                path: path.display().to_string(),
-                reason: error.to_string(),
-            }
-        })?);
+        let text = record.to_text().map_err(|error| error.at(&path))?;
         // A new file in the same directory, renamed over the record: readers see the old
         // record or the new one, never half of one.
         let temp = format!("{TEMP_PREFIX}{:016x}", rand::random::<u64>());

@@ -16,11 +16,14 @@ import tomllib
 import pytest
 from jeepney.io.blocking import open_dbus_connection
 
-from conftest import CONTEXT, Session, binary, enroll, root_call, state_file, wait_for_owner, \
-    wrong_code
+from conftest import REPO, CONTEXT, Session, binary, enroll, root_call, state_file, \
+    wait_for_owner, wrong_code
 from tfcall import call as jeepney_call
 
 ACCEPTED, REJECTED, DELAYED, LOCKED = 0, 1, 2, 3
+# The version the daemon writes, from its source.
+RECORD_VERSION = int(re.search(r"^pub const RECORD_VERSION: u32 = (\d+);$",
+                               (REPO / "daemon/src/record.rs").read_text(), re.M).group(1))
 RACERS = 32
 NO_DELAYS = """
 [lockout]
@@ -129,7 +132,7 @@ def test_concurrent_failures_stop_exactly_at_lockout(bus, users, make_daemon):
 def check_record(text, original):
     """The file is a whole record: it parses and every part is there and well formed."""
     record = tomllib.loads(text)
-    assert record["version"] == 1
+    assert record["version"] == RECORD_VERSION
     totp, original_totp = record["enrollment"]["totp"], original["enrollment"]["totp"]
     assert totp == {**original_totp, "last_step": totp["last_step"]}
     backup_codes = record["enrollment"]["backup_codes"]

@@ -1,12 +1,14 @@
 """Verify and LoginPlan through the real daemon: codes from oathtool, replay, backup codes,
 the clock skew hint, lockout, unknown users, bad input and unreadable state."""
 import os
+import re
 import time
 
 import pytest
 
 from conftest import (CONTEXT, ERR, Session, call_as, enroll, enroll_as, hold_kept_room,
                       oathtool, root_call, state_file, wrong_code)
+from pam_harness import module_line, pamtester, write_service
 
 ACCEPTED, REJECTED, DELAYED, LOCKED = 0, 1, 2, 3
 IGNORE, PROMPT, DENY = 0, 1, 2
@@ -233,8 +235,10 @@ def corrupt_truncated_in_the_secret(path):
 
 
 def corrupt_wrong_version(path):
-    text = path.read_text()
-    path.write_text(text.replace("version = 1", "version = 99", 1))
+    """Version 0 was never written (a newer version is another case: see below)."""
+    text, replaced = re.subn(r"\Aversion = \d+\n", "version = 0\n", path.read_text())
+    assert replaced == 1
+    path.write_text(text)
 
 
 def corrupt_world_readable(path):
@@ -275,6 +279,43 @@ def test_unreadable_state_fails_closed(bus, users, make_daemon, corrupt):
     # An administrator's reset is the way out; afterwards alice is simply not enrolled.
     assert root_call(bus.address, "ResetUser", alice.name) == {"ok": None}
     assert root_call(bus.address, "LoginPlan", alice.name, CONTEXT)["ok"]["action"] == IGNORE
+
+
+def test_a_record_of_a_newer_version_is_refused_and_the_log_says_what_to_do(
+        bus, users, make_daemon, workdir):
+    """After a downgrade, a record that a newer twofactord wrote: the login is denied (never
+    "not enrolled"), the log names the file, its version, the newest this daemon reads and the
+    way out, and the status does not advise the reset that would delete the record."""
+    daemon = make_daemon(NO_DELAYS)
+    alice = users.add()
+    enrolled = enroll(bus.address, alice)
+    path = state_file(daemon, alice.name)
+    current = int(re.match(r"version = (\d+)\n", path.read_text()).group(1))
+    newer = current + 1
+    # A newer version may also add fields this daemon has never heard of.
+    text = re.sub(r"\Aversion = \d+\n", f"version = {newer}\nfrom_the_future = true\n",
+                  path.read_text())
+    path.write_text(text)
+
+    code = enrolled.code()
+    reply = verify(bus, alice.name, code)
+    assert reply.get("error") == ERR + "Internal", reply
+    plan = root_call(bus.address, "LoginPlan", alice.name, CONTEXT)
+    assert plan.get("error") == ERR + "Internal", plan
+    pam_dir = write_service(workdir / "pam.d", "tf-newer", module_line(bus.address))
+    login = pamtester(pam_dir, "tf-newer", alice.name, [code])
+    assert login.returncode != 0 and "successfully authenticated" not in login.output, login
+
+    log = daemon.log_text()
+    for part in (str(path), "newer twofactord", f"record version {newer}",
+                 f"reads versions up to {current}", "installed again"):
+        assert part in log, (part, log)
+    problem = root_call(bus.address, "Status", alice.name)["ok"]["problem"]
+    assert "newer twofactord" in problem and "reset" not in problem, problem
+    listed = {s["user"]: s for s in root_call(bus.address, "ListUsers")["ok"]}
+    assert listed[alice.name]["locked"] is True
+    assert path.read_text() == text, "the daemon never rewrites a record it cannot read"
+    assert enrolled.secret not in log
 
 
 def test_keep_connection_is_for_root_prompts_and_bounded(bus, daemon, users):

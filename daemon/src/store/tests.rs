@@ -3,7 +3,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
 use super::*;
 use crate::backup::BackupCodeHashes;
-use crate::record::{AttemptState, Enrollment, TotpEnrollment};
+use crate::record::{AttemptState, Enrollment, RECORD_VERSION, TotpEnrollment};
 use crate::secret::Secret;
 use twofactor_config::Algorithm;
 
@@ -114,7 +114,7 @@ fn corrupt_or_truncated_is_an_error_not_unenrolled() {
         &full[..full.len() / 2],
         "garbage = [",
         "",
-        "version = 2\n",
+        "version = 0\n",
         zero_period.as_str(),
         nine_digits.as_str(),
     ] {
