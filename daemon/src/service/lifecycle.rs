@@ -25,18 +25,7 @@ const SEND_WINDOW_SECONDS: u64 = 900;
 
 /// `2026-12-08 17:00 UTC`.
 pub fn format_utc(unix: u64) -> String {
-    let seconds = i64::try_from(unix).unwrap_or(i64::MAX);
-    match time::OffsetDateTime::from_unix_timestamp(seconds) {
-        Ok(at) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute()
-        ),
-        Err(_) => format!("@{unix}"),
-    }
+    twofactor_config::human::utc(unix, twofactor_config::human::Precision::Minutes)
 }
 
 fn hashed_code(digits: &Zeroizing<String>, expires_at: u64) -> Result<OneTimeCode, Error> {
