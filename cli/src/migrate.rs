@@ -1,8 +1,7 @@
 //! Other tools' enrollments, parsed into what the daemon's `ImportEnrollment` takes: the
 //! `~/.google_authenticator` file of pam_google_authenticator and the usersfile of pam_oath.
 //!
-//! Pure functions of the file's text (and, for pam_oath, the time), so every variant is tested
-//! without a daemon. Nothing here prints a secret or a line of the file: messages name line
+//! Pure functions of the file's text, so every variant is tested without a daemon. Nothing here prints a secret or a line of the file: messages name line
 //! numbers only, since these files are read as root and could be anything.
 
 use twofactor_proto::ImportedEnrollment;
@@ -36,6 +35,7 @@ pub struct Parsed {
 impl Drop for Parsed {
     fn drop(&mut self) {
         self.enrollment.secret_base32.zeroize();
+        self.enrollment.last_code.zeroize();
         for code in &mut self.enrollment.scratch_codes {
             code.zeroize();
         }
@@ -235,6 +235,7 @@ pub fn google_authenticator(text: &str) -> Result<Parsed, Problem> {
             last_step,
             scratch_codes: std::mem::take(&mut *scratch_codes),
             source: GOOGLE_AUTHENTICATOR.into(),
+            last_code: String::new(),
         },
         notes,
         secret_bits,
@@ -319,28 +320,11 @@ fn oath_type(token: &str) -> Result<(u32, u32), Problem> {
     }
 }
 
-/// The newest time step within [`MAX_WINDOW`] steps of `now` whose code is `code`.
-fn steps_matching(secret: &[u8], period: u32, digits: u32, code: &str, now: u64) -> Option<u64> {
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(u8::try_from(digits).ok()?)
-        .with_step_duration(u64::from(period))
-        .with_skew(0)
-        .with_secret(secret)
-        .build_noncompliant();
-    let period = u64::from(period);
-    let current = now / period;
-    let reach = u64::from(MAX_WINDOW);
-    (current.saturating_sub(reach)..=current.saturating_add(reach))
-        .rev()
-        .find(|step| totp.generate(step * period).to_string() == code)
-}
-
 /// A pam_oath usersfile: `TYPE USER PIN HEXSECRET [COUNTER [LAST_OTP [TIME]]]` per line.
 ///
-/// Blank lines and `#` comments are left out; every other line becomes an entry. `now` (Unix
-/// seconds) places the last code used, when the line records one, so it stays spent.
-pub fn oath_usersfile(text: &str, now: u64) -> Vec<OathEntry> {
+/// Blank lines and `#` comments are left out; every other line becomes an entry. The last code
+/// used, when a line records one, goes to the daemon, which keeps its step spent.
+pub fn oath_usersfile(text: &str) -> Vec<OathEntry> {
     let mut entries = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -350,7 +334,7 @@ pub fn oath_usersfile(text: &str, now: u64) -> Vec<OathEntry> {
         let mut fields = trimmed.split_whitespace();
         let token = fields.next().unwrap_or_default();
         let user = fields.next().map(str::to_owned);
-        let parsed = oath_entry(token, &mut fields, now);
+        let parsed = oath_entry(token, &mut fields);
         entries.push(OathEntry {
             line: index + 1,
             user,
@@ -363,7 +347,6 @@ pub fn oath_usersfile(text: &str, now: u64) -> Vec<OathEntry> {
 fn oath_entry<'a>(
     token: &str,
     fields: &mut impl Iterator<Item = &'a str>,
-    now: u64,
 ) -> Result<Parsed, Problem> {
     let (period, digits) = oath_type(token)?;
     let mut notes = Vec::new();
@@ -387,13 +370,13 @@ fn oath_entry<'a>(
     );
     check_secret_bits(secret.len() * 8, &mut notes)?;
     let _counter = fields.next();
-    let mut last_step = 0;
-    if let Some(last_code) = fields.next()
-        && last_code.len() == digits as usize
-        && last_code.bytes().all(|b| b.is_ascii_digit())
-        && let Some(step) = steps_matching(&secret, period, digits, last_code, now)
-    {
-        last_step = step;
+    // liboath writes a placeholder until the first login: only a well-formed code is passed on.
+    let last_code = fields
+        .next()
+        .filter(|code| code.len() == digits as usize && code.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_default()
+        .to_owned();
+    if !last_code.is_empty() {
         notes.push("The last code used with pam_oath stays spent.".into());
     }
     notes.push(
@@ -408,9 +391,10 @@ fn oath_entry<'a>(
             digits,
             period,
             window: 0,
-            last_step,
+            last_step: 0,
             scratch_codes: Vec::new(),
             source: PAM_OATH.into(),
+            last_code,
         },
         notes,
         secret_bits: secret.len() * 8,
@@ -586,7 +570,7 @@ mod tests {
     const HEX: &str = "3132333435363738393031323334353637383930";
 
     fn entry(line: &str) -> Result<Parsed, Problem> {
-        let mut entries = oath_usersfile(line, 1_800_000_000);
+        let mut entries = oath_usersfile(line);
         assert_eq!(entries.len(), 1);
         entries.remove(0).parsed
     }
@@ -689,7 +673,7 @@ mod tests {
         let text = format!(
             "# users.oath\n\nHOTP/T30 alice - {HEX}\nHOTP bob - {HEX}\n  \nHOTP/T30/6 carol - {HEX} 0\n"
         );
-        let entries = oath_usersfile(&text, 0);
+        let entries = oath_usersfile(&text);
         let summary: Vec<(usize, Option<&str>, bool)> = entries
             .iter()
             .map(|e| (e.line, e.user.as_deref(), e.parsed.is_ok()))
@@ -705,18 +689,19 @@ mod tests {
     }
 
     #[test]
-    fn oath_the_last_code_used_stays_spent() {
-        // RFC 6238 Appendix B: T = 1111111109 gives 07081804 (8 digits, SHA1).
-        let now = 1_111_111_109;
+    fn oath_the_last_code_used_goes_to_the_daemon_and_is_never_shown() {
         let line = format!("HOTP/T30/8 alice - {HEX} 0 07081804 2005-03-18T01:58:29L");
-        let parsed = oath_usersfile(&line, now + 60).remove(0).parsed.unwrap();
-        assert_eq!(parsed.enrollment.last_step, now / 30);
-        assert!(parsed.notes.iter().any(|n| n.contains("stays spent")));
-        // Long ago: nothing near now matches, so nothing is marked.
-        let parsed = oath_usersfile(&line, now + 86_400)
-            .remove(0)
-            .parsed
-            .unwrap();
+        let parsed = oath_usersfile(&line).remove(0).parsed.unwrap();
+        assert_eq!(parsed.enrollment.last_code, "07081804");
         assert_eq!(parsed.enrollment.last_step, 0);
+        assert!(parsed.notes.iter().any(|n| n.contains("stays spent")));
+        assert!(!format!("{parsed:?}").contains("07081804"));
+        // A placeholder or a code of another length is not a code used.
+        for last in ["-", "0708180", "0708180x"] {
+            let line = format!("HOTP/T30/8 alice - {HEX} 0 {last}");
+            let parsed = oath_usersfile(&line).remove(0).parsed.unwrap();
+            assert_eq!(parsed.enrollment.last_code, "", "{last}");
+            assert!(!parsed.notes.iter().any(|n| n.contains("stays spent")));
+        }
     }
 }

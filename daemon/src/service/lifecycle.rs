@@ -13,6 +13,7 @@ use crate::programs;
 use crate::record::{Enrollment, OneTimeCode, TotpEnrollment, UserRecord};
 use crate::secret::{MIN_IMPORTED_SECRET_LEN, Secret};
 use crate::throttle::{self, Gate};
+use crate::totp;
 
 /// A temporary code lasts an hour unless the admin says otherwise, and never beyond a day.
 pub const TEMPORARY_CODE_DEFAULT_SECONDS: u64 = 3600;
@@ -26,6 +27,38 @@ const SEND_WINDOW_SECONDS: u64 = 900;
 /// `2026-12-08 17:00 UTC`.
 pub fn format_utc(unix: u64) -> String {
     twofactor_config::human::utc(unix, twofactor_config::human::Precision::Minutes)
+}
+
+/// The step of the last code the old tool accepted, 0 when none is given or none near now has
+/// it: logins then refuse that code and every older one.
+fn step_of_last_code(
+    imported: &ImportedEnrollment,
+    secret: &Secret,
+    algorithm: twofactor_config::Algorithm,
+    now: u64,
+) -> Result<u64, Error> {
+    let code = imported.last_code.as_str();
+    if code.is_empty() {
+        return Ok(0);
+    }
+    if code.len() != imported.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidInput(
+            "cannot import: the last code used must be digits of the codes' length".into(),
+        ));
+    }
+    let params = totp::TotpParams {
+        algorithm,
+        digits: imported.digits,
+        period: imported.period,
+    };
+    Ok(totp::newest_step_of_code(
+        secret,
+        params,
+        code,
+        now,
+        totp::IMPORTED_LAST_CODE_REACH_STEPS,
+    )
+    .unwrap_or(0))
 }
 
 fn hashed_code(digits: &Zeroizing<String>, expires_at: u64) -> Result<OneTimeCode, Error> {
@@ -194,6 +227,9 @@ impl Service {
         if imported.window > 10 {
             return Err(invalid("the window must be at most 10 steps"));
         }
+        let last_step = imported
+            .last_step
+            .max(step_of_last_code(imported, &secret, algorithm, now)?);
         let scratch: Vec<Zeroizing<String>> = imported
             .scratch_codes
             .iter()
@@ -235,7 +271,7 @@ impl Service {
                 digits: imported.digits,
                 period: imported.period,
                 enrolled_at: now,
-                last_step: (imported.last_step > 0).then_some(imported.last_step),
+                last_step: (last_step > 0).then_some(last_step),
                 window: (imported.window > 0).then_some(imported.window),
             },
             backup_codes,
