@@ -122,9 +122,11 @@ pub fn from_bus(error: &zbus::Error) -> CliError {
                     "the twofactor daemon did not answer: see systemctl status twofactord".into(),
                 )
             }
+            // InvalidArgs: the arguments' signature differs, as when a struct gained a field.
             fdo::Error::UnknownMethod(_)
             | fdo::Error::UnknownInterface(_)
-            | fdo::Error::UnknownObject(_) => CliError::System(
+            | fdo::Error::UnknownObject(_)
+            | fdo::Error::InvalidArgs(_) => CliError::System(
                 "the twofactor daemon does not know this call: are twofactor and twofactord \
                  the same version?"
                     .into(),
@@ -197,6 +199,17 @@ mod tests {
             fdo::Error::ServiceUnknown("The name is not activatable".into()),
         ))));
         assert_eq!(error.message(), Some(NOT_RUNNING));
+    }
+
+    #[test]
+    fn a_daemon_of_another_version_says_so() {
+        let error = CliError::from(DaemonError::ZBus(zbus::Error::FDO(Box::new(
+            fdo::Error::InvalidArgs("signature mismatch".into()),
+        ))));
+        assert!(
+            error.message().is_some_and(|m| m.contains("same version")),
+            "{error:?}"
+        );
     }
 
     #[test]

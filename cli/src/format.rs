@@ -1,60 +1,21 @@
 //! Small text formatting: keys in groups, times, tables.
 
+use twofactor_config::human::{self, Precision};
+
 /// Unix seconds as `2024-05-06 07:08:09 UTC`; `never` for 0.
 pub fn time(unix_seconds: u64) -> String {
     if unix_seconds == 0 {
         return "never".into();
     }
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        seconds_of_day / 3600,
-        seconds_of_day % 3600 / 60,
-        seconds_of_day % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    human::utc(unix_seconds, Precision::Seconds)
 }
 
 /// Longest lifetime of a temporary code the daemon grants.
 pub const MAX_TEMPORARY_CODE_SECONDS: u64 = 86_400;
 
-/// A duration like `30m`, `1h`, `24h`, `90s`, `1d` or plain seconds, in seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let invalid = || format!("{text:?} is not a duration like 30m, 1h or 24h");
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(scale).ok_or_else(invalid)
-}
-
 /// A temporary code's lifetime: more than nothing, at most 24 hours.
 pub fn parse_temporary_code_lifetime(text: &str) -> Result<u64, String> {
-    match parse_duration(text)? {
+    match human::parse_duration(text)? {
         0 => Err("a temporary code must last more than 0 s".into()),
         seconds if seconds > MAX_TEMPORARY_CODE_SECONDS => {
             Err("a temporary code lasts at most 24h".into())
@@ -121,6 +82,7 @@ mod tests {
         assert_eq!(time(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(time(1_700_000_000), "2023-11-14 22:13:20 UTC");
         assert_eq!(time(4_107_542_399), "2100-02-28 23:59:59 UTC");
+        assert_eq!(time(u64::MAX), "584554051223-11-09 07:00:15 UTC");
     }
 
     #[test]
@@ -134,10 +96,10 @@ mod tests {
             ("1d", 86_400),
             ("5min", 300),
         ] {
-            assert_eq!(parse_duration(text), Ok(seconds), "{text}");
+            assert_eq!(human::parse_duration(text), Ok(seconds), "{text}");
         }
         for bad in ["", "h", "1w", "-1h", "1.5h", "1 h", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(human::parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_temporary_code_lifetime("24h"), Ok(86_400));
         assert!(

@@ -52,7 +52,8 @@ bounded_u32!(
     FailureLimit, default 30, allowed (1u32..=100), "max_failures must be between 1 and 100"
 );
 
-/// A duration in seconds, written `"7d"`, `"12h"`, `"30m"`, `"45s"` or as a number.
+/// A duration in seconds, written as [`crate::human::parse_duration`] reads it (`"7d"`,
+/// `"1h30m"`) or as a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "DurationText")]
 pub struct Seconds(u64);
@@ -77,24 +78,9 @@ enum DurationText {
 impl TryFrom<DurationText> for Seconds {
     type Error = String;
     fn try_from(value: DurationText) -> Result<Self, String> {
-        let text = match value {
-            DurationText::Number(seconds) => return Ok(Seconds(seconds)),
-            DurationText::Text(text) => text,
-        };
-        let invalid =
-            || format!("a duration is like \"7d\", \"12h\", \"30m\" or \"45s\", not {text:?}");
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number.parse().map_err(|_| invalid())?;
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(invalid()),
-        };
-        number.checked_mul(scale).map(Seconds).ok_or_else(invalid)
+        match value {
+            DurationText::Number(seconds) => Ok(Seconds(seconds)),
+            DurationText::Text(text) => crate::human::parse_duration(&text).map(Seconds),
+        }
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod bounded;
 pub mod file_safety;
+pub mod human;
 mod lockout;
 pub mod login_source;
 mod network;

@@ -347,6 +347,8 @@ fn durations() {
         ("\"30m\"", 1800),
         ("\"12h\"", 43_200),
         ("3600", 3600),
+        ("\"3600\"", 3600),
+        ("\"1h30m\"", 5400),
     ] {
         let config = Config::parse(&format!("[enrollment]\ngrace_period = {text}\n"), "x").unwrap();
         assert_eq!(
@@ -359,6 +361,12 @@ fn durations() {
         let message = error_of(&format!("[enrollment]\n\ngrace_period = {bad}\n"));
         assert!(message.contains("line 3"), "{bad}: {message}");
     }
+    // humantime's months are refused: "1M" would be a month where "1m" is a minute.
+    let message = error_of("[lockout]\nlock_duration = \"1M\"\n");
+    assert!(
+        message.contains("line 2") && message.contains("\"M\" in \"1M\" is not a unit"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -95,20 +95,6 @@ impl WorkAreas {
     }
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// A new set of `count` codes and their hashes under a new salt.
 pub fn generate(count: usize) -> std::io::Result<(PlainCodes, BackupCodeHashes)> {
     let mut codes: Vec<Zeroizing<String>> = Vec::with_capacity(count);
@@ -148,11 +134,11 @@ impl BackupCodeHashes {
         fill_random(&mut salt)?;
         let hashes = codes
             .iter()
-            .map(|digits| Ok(to_hex(hash(digits, &salt)?.as_ref())))
+            .map(|digits| Ok(hex::encode(hash(digits, &salt)?.as_ref())))
             .collect::<std::io::Result<Vec<String>>>()?;
         Ok(BackupCodeHashes {
             digits: codes.first().map_or(BACKUP_CODE_DIGITS, |code| code.len()),
-            salt: to_hex(&salt),
+            salt: hex::encode(salt),
             hashes,
         })
     }
@@ -169,13 +155,13 @@ impl BackupCodeHashes {
     /// The index of the stored code matching `digits` (already normalized), if any. One argon2
     /// evaluation; every stored hash is compared in constant time.
     pub fn find(&self, digits: &str) -> std::io::Result<Option<usize>> {
-        let salt = from_hex(&self.salt)
-            .ok_or_else(|| std::io::Error::other("backup code salt is not hex"))?;
+        let salt = hex::decode(&self.salt)
+            .map_err(|_| std::io::Error::other("backup code salt is not hex"))?;
         let attempt = hash(digits, &salt)?;
         let mut found = None;
         for (index, stored) in self.hashes.iter().enumerate() {
-            let stored = from_hex(stored)
-                .ok_or_else(|| std::io::Error::other("backup code hash is not hex"))?;
+            let stored = hex::decode(stored)
+                .map_err(|_| std::io::Error::other("backup code hash is not hex"))?;
             if constant_time_eq(&stored, attempt.as_ref()) && found.is_none() {
                 found = Some(index);
             }
@@ -313,5 +299,40 @@ mod tests {
             hashes: vec![],
         };
         assert!(hashes.find("1234567890").is_err());
+    }
+
+    /// A record written before the hex crate replaced the hand-written encoder must still verify.
+    #[test]
+    fn a_stored_record_still_verifies() {
+        let stored: BackupCodeHashes = toml::from_str(
+            r#"
+            digits = 10
+            salt = "a5caef14395e83a8cdf2173c6186abd0"
+            hashes = ["7c0240e25dcab607a5c29c667dfa6ebf6cb1c53cd31676fd31dcad9920afcb27"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(stored.find("1234567890").unwrap(), Some(0));
+        assert_eq!(stored.find("1234567891").unwrap(), None);
+        assert_eq!(
+            toml::to_string(&stored)
+                .unwrap()
+                .matches("7c0240e2")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn new_records_are_lowercase_hex_of_the_same_lengths() {
+        let (_, hashes) = generate(1).unwrap();
+        for text in std::iter::once(&hashes.salt).chain(&hashes.hashes) {
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            );
+        }
+        assert_eq!(hashes.salt.len(), 2 * SALT_LEN);
+        assert_eq!(hashes.hashes[0].len(), 2 * HASH_LEN);
     }
 }

@@ -117,6 +117,33 @@ pub fn check(
     TotpCheck::Wrong { skew }
 }
 
+/// How far either side of now the last code an imported enrollment records is looked for.
+pub const IMPORTED_LAST_CODE_REACH_STEPS: u64 = 10;
+
+/// The newest time step within `reach` steps of `now` whose code is `code`: the step an
+/// imported enrollment's last used code belongs to, so that it stays spent. `None` when no step
+/// there has that code (it is older, or was never right). Compared in constant time.
+pub fn newest_step_of_code(
+    secret: &Secret,
+    params: TotpParams,
+    code: &str,
+    now: u64,
+    reach: u64,
+) -> Option<u64> {
+    if code.len() != params.digits as usize {
+        return None;
+    }
+    let totp = engine(secret, params);
+    let period = u64::from(params.period);
+    let current = now / period;
+    (current.saturating_sub(reach)..=current.saturating_add(reach))
+        .rev()
+        .find(|step| {
+            let expected = totp.generate(step.saturating_mul(period)).to_string();
+            constant_time_eq(expected.as_bytes(), code.as_bytes())
+        })
+}
+
 /// The cost of a failed check (window and skew search), for users that do not exist, so that
 /// timing does not tell them apart.
 pub fn dummy_check(code: &str, now: u64, window: u32, params: TotpParams) {
@@ -279,6 +306,77 @@ mod tests {
         assert_eq!(
             check(&secret, params, &far, now, 1, None),
             TotpCheck::Wrong { skew: None }
+        );
+    }
+
+    #[test]
+    fn the_step_of_a_last_code_near_now() {
+        // RFC 6238 Appendix B, SHA1, 8 digits: T = 1111111109 (step 37037036) gives 07081804,
+        // T = 1111111111 (step 37037037) gives 14050471.
+        let secret = ascii_secret("12345678901234567890");
+        let params = TotpParams {
+            algorithm: Algorithm::Sha1,
+            digits: 8,
+            period: 30,
+        };
+        let step = 1_111_111_109 / 30;
+        for now in [1_111_111_109, 1_111_111_109 + 300, 1_111_111_109 - 300] {
+            assert_eq!(
+                newest_step_of_code(&secret, params, "07081804", now, 10),
+                Some(step),
+                "{now}"
+            );
+        }
+        assert_eq!(
+            newest_step_of_code(&secret, params, "14050471", 1_111_111_111, 10),
+            Some(step + 1)
+        );
+        // Further than the reach, a wrong code, or the wrong length: no step.
+        assert_eq!(
+            newest_step_of_code(&secret, params, "07081804", 1_111_111_109 + 330, 10),
+            None
+        );
+        assert_eq!(
+            newest_step_of_code(&secret, params, "07081805", 1_111_111_109, 10),
+            None
+        );
+        assert_eq!(
+            newest_step_of_code(&secret, params, "7081804", 1_111_111_109, 10),
+            None
+        );
+        // SHA256 with its 32-byte seed: T = 2000000000 gives 90698825.
+        let secret = ascii_secret("12345678901234567890123456789012");
+        let params = TotpParams {
+            algorithm: Algorithm::Sha256,
+            ..params
+        };
+        assert_eq!(
+            newest_step_of_code(&secret, params, "90698825", 2_000_000_000, 10),
+            Some(2_000_000_000 / 30)
+        );
+    }
+
+    #[test]
+    fn the_newest_of_several_matching_steps_wins() {
+        // One-digit codes over 61 steps: some code repeats (pigeonhole), and the newest step
+        // with it is the one to keep spent.
+        let secret = app_secret();
+        let params = TotpParams {
+            digits: 1,
+            ..TotpParams::default()
+        };
+        let now = 1_700_000_000;
+        let steps = now / 30 - 30..=now / 30 + 30;
+        let code = code_at_step(&secret, params, *steps.start());
+        let newest = steps
+            .clone()
+            .filter(|step| code_at_step(&secret, params, *step) == code)
+            .max()
+            .unwrap();
+        assert!(newest > *steps.start());
+        assert_eq!(
+            newest_step_of_code(&secret, params, &code, now, 30),
+            Some(newest)
         );
     }
 

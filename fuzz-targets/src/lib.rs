@@ -105,7 +105,7 @@ pub fn oath_usersfile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for entry in migrate::oath_usersfile(text, 1_800_000_000) {
+    for entry in migrate::oath_usersfile(text) {
         assert!(entry.line >= 1);
         if let Ok(parsed) = &entry.parsed {
             check_parsed(parsed);

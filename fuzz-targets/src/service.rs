@@ -99,6 +99,7 @@ struct Import {
     last_step: u64,
     scratch_codes: Vec<String>,
     source: String,
+    last_code: String,
 }
 
 /// What the daemon handed out so far.
@@ -352,6 +353,7 @@ fn run(
                 last_step: import.last_step,
                 scratch_codes: import.scratch_codes.clone(),
                 source: import.source.clone(),
+                last_code: import.last_code.clone(),
             };
             let _ = service.import_enrollment(c, name_of(user), &imported, t);
         }

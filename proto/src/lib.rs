@@ -297,6 +297,10 @@ pub struct ImportedEnrollment {
     pub scratch_codes: Vec<String>,
     /// Where it came from, for the log: `google-authenticator`, `pam_oath`.
     pub source: String,
+    /// The last code the old tool accepted (digits; empty = none, as google-authenticator
+    /// records steps instead). The daemon finds its step near now and keeps it spent. Last,
+    /// so that the struct's signature changes: an older daemon refuses the call.
+    pub last_code: String,
 }
 
 impl std::fmt::Debug for ImportedEnrollment {
@@ -310,6 +314,14 @@ impl std::fmt::Debug for ImportedEnrollment {
             .field("last_step", &self.last_step)
             .field("scratch_codes", &self.scratch_codes.len())
             .field("source", &self.source)
+            .field(
+                "last_code",
+                &if self.last_code.is_empty() {
+                    "none"
+                } else {
+                    "<redacted>"
+                },
+            )
             .finish()
     }
 }

@@ -247,7 +247,12 @@ def test_a_pam_oath_usersfile(cli, bus, daemon, users, workdir):
     assert by_user[pinned.name]["imported"] is True
     assert any("PIN does not carry over" in n for n in by_user[pinned.name]["notes"])
     assert "4711" not in out.stdout
-    assert by_user[used.name]["enrollment"]["last_step"] == step
+    # pam_oath records the last code, not its step: the daemon finds the step, the CLI never
+    # shows the code.
+    assert by_user[used.name]["enrollment"]["last_code_given"] is True
+    assert by_user[used.name]["enrollment"]["last_step"] == 0
+    assert by_user[totp.name]["enrollment"]["last_code_given"] is False
+    assert last not in out.stdout + out.stderr
     assert not any(s in out.stdout + out.stderr for s in secrets_hex.values())
     assert snapshot(usersfile) == before
 
@@ -255,14 +260,38 @@ def test_a_pam_oath_usersfile(cli, bus, daemon, users, workdir):
     assert verify(bus, totp, oathtool_hex(secrets_hex[totp.name], step * 30))["outcome"] == 0
     assert verify(bus, pinned, oathtool_hex(secrets_hex[pinned.name], step * 30, 8))["outcome"] == 0
     assert status(bus, hotp)["enrolled"] is False
-    # The code last used with pam_oath stays spent; the next one works.
+    # The code last used with pam_oath stays spent, and so does the one before; the next works.
     assert verify(bus, used, last)["outcome"] == 1
+    assert verify(bus, used, oathtool_hex(secrets_hex[used.name], (step - 1) * 30))["outcome"] == 1
     assert verify(bus, used, oathtool_hex(secrets_hex[used.name], (step + 1) * 30))["outcome"] == 0
 
     # Text summary, one user selected; already imported now.
     out = cli.run(None, "import", "oath", str(usersfile), "--user", totp.name)
     assert out.returncode == 1
     assert f"{totp.name}: skipped (line 2): {totp.name} is already enrolled" in out.stdout, out
+
+
+def test_a_struct_of_another_version_is_refused_not_misread(bus, daemon, users):
+    """An ImportedEnrollment without last_code (what a daemon older than it expects) is refused
+    by the signature check: the same check makes an older daemon refuse today's struct."""
+    from jeepney import DBusAddress, MessageType, new_method_call
+    from jeepney.io.blocking import open_dbus_connection
+    from jeepney.low_level import HeaderFields
+    dave = users.add()
+    address = DBusAddress("/org/twofactor/Daemon1", bus_name="org.twofactor.Daemon1",
+                          interface="org.twofactor.Daemon1")
+    old = ("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", "SHA1", 6, 30, 0, 0, [], "pam_oath")
+    conn = open_dbus_connection(bus=bus.address)
+    try:
+        reply = conn.send_and_get_reply(
+            new_method_call(address, "ImportEnrollment", "s(ssuuutass)", (dave.name, old)),
+            timeout=30)
+    finally:
+        conn.close()
+    assert reply.header.message_type == MessageType.error
+    assert reply.header.fields.get(HeaderFields.error_name) == \
+        "org.freedesktop.DBus.Error.InvalidArgs", reply.body
+    assert status(bus, dave)["enrolled"] is False
 
 
 def test_an_80_bit_secret_is_taken_over_and_keeps_working(cli, bus, daemon, users, workdir):

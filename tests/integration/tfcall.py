@@ -49,7 +49,7 @@ METHODS = {
     "IssueTemporaryCode": ("st", ["code", "expires_at"]),
     "SetDelivery": ("sb", None),
     "SendCode": ("s(sss)", None),
-    "ImportEnrollment": ("s(ssuuutass)", None),
+    "ImportEnrollment": ("s(ssuuutasss)", None),
 }
 
 

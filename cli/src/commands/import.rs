@@ -24,14 +24,8 @@ const MAX_FILE_BYTES: u64 = 64 * 1024;
 pub fn import(args: &ImportArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(), CliError> {
     match &args.from {
         ImportFrom::GoogleAuthenticator(from) => google_authenticator(from, args.json, daemon, io),
-        ImportFrom::Oath(from) => oath(from, args.json, daemon, io, now()),
+        ImportFrom::Oath(from) => oath(from, args.json, daemon, io),
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// What happened to one user (or one line without a usable user).
@@ -82,6 +76,7 @@ fn summary_of(parsed: &Parsed) -> Value {
         "period": e.period,
         "window": e.window,
         "last_step": e.last_step,
+        "last_code_given": !e.last_code.is_empty(),
         "scratch_codes": e.scratch_codes.len(),
         "secret_bits": parsed.secret_bits,
     })
@@ -266,14 +261,13 @@ fn oath(
     json_output: bool,
     daemon: &dyn Daemon,
     io: &mut Io<'_>,
-    now: u64,
 ) -> Result<(), CliError> {
     for user in &args.users {
         valid_user(user)?;
     }
     let shown = args.usersfile.display().to_string();
     let text = read_file(&args.usersfile, None)?;
-    let entries = migrate::oath_usersfile(&text, now);
+    let entries = migrate::oath_usersfile(&text);
     drop(text);
     let selected = |user: &str| args.users.is_empty() || args.users.iter().any(|u| u == user);
     let mut per_user: BTreeMap<&str, usize> = BTreeMap::new();

@@ -18,21 +18,43 @@ use crate::rules::{
 use crate::secret::{MIN_IMPORTED_SECRET_LEN, Secret};
 use crate::sentences;
 use crate::throttle::{self, Gate};
+use crate::totp;
 
 /// `2026-12-08 17:00 UTC`.
 pub fn format_utc(unix: u64) -> String {
-    let seconds = i64::try_from(unix).unwrap_or(i64::MAX);
-    match time::OffsetDateTime::from_unix_timestamp(seconds) {
-        Ok(at) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute()
-        ),
-        Err(_) => format!("@{unix}"),
+    twofactor_config::human::utc(unix, twofactor_config::human::Precision::Minutes)
+}
+
+/// The step of the last code the old tool accepted, 0 when none is given or none near now has
+/// it: logins then refuse that code and every older one.
+fn step_of_last_code(
+    imported: &ImportedEnrollment,
+    secret: &Secret,
+    algorithm: twofactor_config::Algorithm,
+    now: u64,
+) -> Result<u64, Error> {
+    let code = imported.last_code.as_str();
+    if code.is_empty() {
+        return Ok(0);
     }
+    if code.len() != imported.digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidInput(
+            "cannot import: the last code used must be digits of the codes' length".into(),
+        ));
+    }
+    let params = totp::TotpParams {
+        algorithm,
+        digits: imported.digits,
+        period: imported.period,
+    };
+    Ok(totp::newest_step_of_code(
+        secret,
+        params,
+        code,
+        now,
+        totp::IMPORTED_LAST_CODE_REACH_STEPS,
+    )
+    .unwrap_or(0))
 }
 
 fn hashed_code(digits: &Zeroizing<String>, expires_at: u64) -> Result<OneTimeCode, Error> {
@@ -208,6 +230,9 @@ impl Service {
         if imported.window > 10 {
             return Err(invalid("the window must be at most 10 steps"));
         }
+        let last_step = imported
+            .last_step
+            .max(step_of_last_code(imported, &secret, algorithm, now)?);
         let scratch: Vec<Zeroizing<String>> = imported
             .scratch_codes
             .iter()
@@ -241,7 +266,7 @@ impl Service {
                 digits: imported.digits,
                 period: imported.period,
                 enrolled_at: now,
-                last_step: (imported.last_step > 0).then_some(imported.last_step),
+                last_step: (last_step > 0).then_some(last_step),
                 window: (imported.window > 0).then_some(imported.window),
             },
             backup_codes,

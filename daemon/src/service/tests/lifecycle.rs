@@ -103,6 +103,7 @@ fn imported(secret: &str) -> twofactor_proto::ImportedEnrollment {
         last_step: T0 / 30,
         scratch_codes: vec!["12345678".into(), "87654321".into()],
         source: "google-authenticator".into(),
+        last_code: String::new(),
     }
 }
 
@@ -142,6 +143,36 @@ fn imports_keep_the_phone_working() {
         w.service
             .import_enrollment(&carol, "alice", &imported(secret_text), T0),
         Err(Error::AlreadyEnrolled(_))
+    ));
+}
+
+#[test]
+fn the_last_code_of_an_import_stays_spent_with_every_older_one() {
+    let w = world(POLICY);
+    let secret_text = "JBSWY3DPEHPK3PXP";
+    let secret = Secret::from_base32(secret_text).unwrap();
+    let mut pam_oath = imported(secret_text);
+    pam_oath.last_step = 0;
+    pam_oath.scratch_codes.clear();
+    pam_oath.last_code = code(&secret, T0 + 30);
+    // Imported a minute after the last login with pam_oath.
+    w.service
+        .import_enrollment(&root(), "alice", &pam_oath, T0 + 90)
+        .unwrap();
+    for spent in [T0, T0 + 30] {
+        assert_eq!(
+            verify(&w, "alice", &code(&secret, spent), T0 + 90).outcome,
+            VerifyOutcome::Rejected
+        );
+    }
+    assert_eq!(
+        verify(&w, "alice", &code(&secret, T0 + 60), T0 + 90).outcome,
+        VerifyOutcome::Accepted
+    );
+    pam_oath.last_code = "12345".into();
+    assert!(matches!(
+        w.service.import_enrollment(&root(), "bob", &pam_oath, T0),
+        Err(Error::InvalidInput(_))
     ));
 }
 
