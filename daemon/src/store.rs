@@ -29,7 +29,7 @@ mod locks;
 mod memory;
 
 use dirfd::{errno_error, unsafe_path};
-pub use locks::{UserLock, UserLocks};
+pub use locks::{LocalTransaction, UserLock, UserLocks};
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryStore;
 
@@ -302,13 +302,12 @@ impl Store for FileStore {
     fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
         Self::file_name(user)?;
         let lock = self.locks.acquire(user);
-        let current = self.read(user);
-        Ok(Box::new(FileTransaction {
-            store: self,
-            user: user.to_owned(),
-            current,
-            _lock: lock,
-        }))
+        Ok(Box::new(LocalTransaction::new(
+            self,
+            user,
+            self.read(user),
+            lock,
+        )))
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
@@ -316,22 +315,11 @@ impl Store for FileStore {
     }
 }
 
-struct FileTransaction<'a> {
-    store: &'a FileStore,
-    user: String,
-    current: Result<Option<UserRecord>, StoreError>,
-    _lock: UserLock<'a>,
-}
-
-impl Transaction for FileTransaction<'_> {
-    fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
-        self.current.as_ref()
-    }
-
-    fn commit(self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError> {
+impl locks::Writer for FileStore {
+    fn write(&self, user: &str, record: Option<&UserRecord>) -> Result<(), StoreError> {
         match record {
-            Some(record) => self.store.save(&self.user, record),
-            None => self.store.remove(&self.user).map(|_| ()),
+            Some(record) => self.save(user, record),
+            None => self.remove(user).map(|_| ()),
         }
     }
 }

@@ -4,6 +4,9 @@
 use std::collections::HashSet;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use super::{StoreError, Transaction};
+use crate::record::UserRecord;
+
 #[derive(Debug, Default)]
 pub struct UserLocks {
     held: Mutex<HashSet<String>>,
@@ -47,5 +50,53 @@ impl Drop for UserLock<'_> {
         self.locks.held().remove(&self.user);
         // Waiters for other users wake too, see theirs still held or free, and go on.
         self.locks.released.notify_all();
+    }
+}
+
+/// How a store that locks in this process writes a committed record (`None`: removes it).
+pub trait Writer: Sync {
+    fn write(&self, user: &str, record: Option<&UserRecord>) -> Result<(), StoreError>;
+}
+
+/// A transaction of a store that locks in this process: the record read under the lock,
+/// written by the store at commit.
+pub struct LocalTransaction<'a, W: Writer> {
+    writer: &'a W,
+    user: String,
+    current: Result<Option<UserRecord>, StoreError>,
+    _lock: UserLock<'a>,
+}
+
+impl<'a, W: Writer> LocalTransaction<'a, W> {
+    pub fn new(
+        writer: &'a W,
+        user: &str,
+        current: Result<Option<UserRecord>, StoreError>,
+        lock: UserLock<'a>,
+    ) -> Self {
+        LocalTransaction {
+            writer,
+            user: user.to_owned(),
+            current,
+            _lock: lock,
+        }
+    }
+}
+
+impl<W: Writer> std::fmt::Debug for LocalTransaction<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTransaction")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Writer> Transaction for LocalTransaction<'_, W> {
+    fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
+        self.current.as_ref()
+    }
+
+    fn commit(self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError> {
+        self.writer.write(&self.user, record)
     }
 }

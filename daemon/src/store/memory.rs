@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Store, StoreError, Transaction, UserLock, UserLocks};
+use super::locks::Writer;
+use super::{LocalTransaction, Store, StoreError, Transaction, UserLocks};
 use crate::record::UserRecord;
 
 #[derive(Debug, Default)]
@@ -46,12 +47,12 @@ impl Store for MemoryStore {
             return Err(StoreError::InvalidName);
         }
         let lock = self.locks.acquire(user);
-        Ok(Box::new(MemoryTransaction {
-            store: self,
-            user: user.to_owned(),
-            current: self.read(user),
-            _lock: lock,
-        }))
+        Ok(Box::new(LocalTransaction::new(
+            self,
+            user,
+            self.read(user),
+            lock,
+        )))
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
@@ -66,25 +67,14 @@ impl Store for MemoryStore {
     }
 }
 
-struct MemoryTransaction<'a> {
-    store: &'a MemoryStore,
-    user: String,
-    current: Result<Option<UserRecord>, StoreError>,
-    _lock: UserLock<'a>,
-}
-
-impl Transaction for MemoryTransaction<'_> {
-    fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
-        self.current.as_ref()
-    }
-
-    fn commit(self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError> {
+impl Writer for MemoryStore {
+    fn write(&self, user: &str, record: Option<&UserRecord>) -> Result<(), StoreError> {
         // Like a rename over the file: whatever was unreadable is replaced.
-        lock(&self.store.broken).retain(|b| *b != self.user);
-        let mut records = lock(&self.store.records);
+        lock(&self.broken).retain(|b| b != user);
+        let mut records = lock(&self.records);
         match record {
-            Some(record) => records.insert(self.user.clone(), record.clone()),
-            None => records.remove(&self.user),
+            Some(record) => records.insert(user.to_owned(), record.clone()),
+            None => records.remove(user),
         };
         Ok(())
     }
