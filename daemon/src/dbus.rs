@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
-// Replies are spelled out as tuples (`twofactor_proto::reply`) because the interface macro
-// lists the out arguments of a literal tuple one by one, as they travel on the wire.
+// Replies are spelled out as their structs' `…Args` tuples because the interface macro lists
+// the out arguments of a literal tuple one by one, as they travel on the wire.
 use twofactor_proto::{
-    EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, ThrottledSource,
-    UserStatus, VerifyOutcome, VerifyReply,
+    Algorithm, EnrollmentOffer, Error, ImportedEnrollment, LoginAction, LoginContext, OrUnknown,
+    Policy, ThrottledSource, UserStatus, VerifyOutcome, VerifyReply,
 };
 use zbus::message::Header;
 use zbus::{Connection, fdo};
@@ -442,7 +442,7 @@ impl Daemon {
         (
             String,
             bool,
-            String,
+            OrUnknown<Policy>,
             String,
             u32,
             bool,
@@ -502,7 +502,19 @@ impl Daemon {
         user: String,
         replace: bool,
         current_code: String,
-    ) -> Result<(String, String, String, String, String, u32, u32, u64), Error> {
+    ) -> Result<
+        (
+            String,
+            String,
+            String,
+            String,
+            OrUnknown<Algorithm>,
+            u32,
+            u32,
+            u64,
+        ),
+        Error,
+    > {
         let code = zeroize::Zeroizing::new(current_code);
         self.run(
             &header,
@@ -617,7 +629,7 @@ impl Daemon {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
         user: String,
-    ) -> Result<(String, String, String, String), Error> {
+    ) -> Result<(String, OrUnknown<Policy>, String, String), Error> {
         self.run(
             &header,
             connection,

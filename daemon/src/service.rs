@@ -466,7 +466,7 @@ impl Service {
         let mut status = UserStatus {
             user: user.to_owned(),
             enrolled: false,
-            policy: decision.policy.to_string(),
+            policy: decision.policy.into(),
             policy_source: decision.source.to_string(),
             backup_codes_left: 0,
             locked: false,
@@ -551,7 +551,7 @@ impl Service {
         let decision = self.decide(&self.existing_account(user)?);
         Ok(PolicyExplanation {
             user: user.to_owned(),
-            policy: decision.policy.to_string(),
+            policy: decision.policy.into(),
             source: decision.source.to_string(),
             explanation: decision.explanation(),
         })

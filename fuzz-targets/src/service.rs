@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use twofactor_config::{Algorithm, Config};
-use twofactor_proto::{ImportedEnrollment, LoginContext};
+use twofactor_proto::{ImportedEnrollment, LoginContext, OrUnknown};
 use twofactord::accounts::FixedAccounts;
 use twofactord::log::MemoryLog;
 use twofactord::programs::MemoryNotifier;
@@ -126,12 +126,16 @@ impl Handed {
         }
     }
 
-    fn offered(&mut self, secret_base32: &str, algorithm: &str, digits: u32, period: u32) {
-        let algorithm = match algorithm {
-            "SHA256" => Algorithm::Sha256,
-            "SHA512" => Algorithm::Sha512,
-            _ => Algorithm::Sha1,
-        };
+    fn offered(
+        &mut self,
+        secret_base32: &str,
+        algorithm: &OrUnknown<Algorithm>,
+        digits: u32,
+        period: u32,
+    ) {
+        let algorithm = algorithm
+            .known()
+            .expect("the daemon offers algorithms it knows");
         let secret = Secret::from_base32(secret_base32).expect("the daemon offers base32");
         self.key = Some((
             secret,
@@ -345,7 +349,7 @@ fn run(
         Call::ImportEnrollment(_, user, import) => {
             let imported = ImportedEnrollment {
                 secret_base32: import.secret_base32.clone(),
-                algorithm: import.algorithm.clone(),
+                algorithm: OrUnknown::from_name(&import.algorithm),
                 digits: import.digits,
                 period: import.period,
                 window: import.window,

@@ -916,7 +916,7 @@ fn leaving_a_required_group_keeps_the_enrollment() {
     );
     let status = moved.status("bob", T0).unwrap();
     assert!(status.enrolled);
-    assert_eq!(status.policy, "optional");
+    assert_eq!(status.policy, Policy::Optional);
 }
 
 #[test]
@@ -1111,7 +1111,7 @@ fn a_failing_sender_leaves_no_working_code() {
 fn imported(secret: &str) -> twofactor_proto::ImportedEnrollment {
     twofactor_proto::ImportedEnrollment {
         secret_base32: secret.into(),
-        algorithm: "SHA1".into(),
+        algorithm: twofactor_config::Algorithm::Sha1.into(),
         digits: 6,
         period: 30,
         window: 8,
