@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::accounts::{Account, Accounts};
 use crate::authz;
 use crate::backup::{self, BackupCodeHashes};
+use crate::identity::CallerIdentity;
 use crate::log::{EventLog, Line};
 use crate::programs::{Event, NoNotifier, Notifier};
 use crate::record::{AttemptState, Enrollment, LastUse, SkewMatch, TotpEnrollment, UserRecord};
@@ -34,7 +35,7 @@ pub const ENROLLMENT_TTL_SECONDS: u64 = 600;
 /// Wrong confirmation codes allowed for one pending enrollment.
 const ENROLLMENT_MAX_TRIES: u32 = 5;
 
-/// Who is calling, as established from the uid the bus reported.
+/// Who is calling: its [`CallerIdentity`] and what the accounts say about its uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
@@ -42,7 +43,8 @@ pub struct Caller {
     pub name: Option<String>,
     /// Root, or a member of the admin group.
     pub admin: bool,
-    /// The caller's unique bus name; pending enrollments belong to it.
+    /// The key of the caller's connection ([`crate::identity::Peer::key`]); pending
+    /// enrollments belong to it.
     pub connection: String,
 }
 
@@ -269,13 +271,15 @@ impl Service {
     }
 
     /// Establish who a uid is. If that cannot be done, the caller gets nothing.
-    pub fn caller(&self, uid: u32, connection: &str) -> Result<Caller, Error> {
+    pub fn caller(&self, identity: &CallerIdentity) -> Result<Caller, Error> {
+        let uid = identity.uid;
+        let connection = identity.peer.key();
         if uid == 0 {
             return Ok(Caller {
                 uid,
                 name: Some("root".into()),
                 admin: true,
-                connection: connection.to_owned(),
+                connection,
             });
         }
         let account = self.accounts.by_uid(uid).map_err(|error| {
@@ -294,7 +298,7 @@ impl Service {
                 .as_ref()
                 .is_some_and(|a| a.groups.iter().any(|g| g == admin_group)),
             name: account.map(|a| a.name),
-            connection: connection.to_owned(),
+            connection,
         })
     }
 

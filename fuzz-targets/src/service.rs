@@ -9,6 +9,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use twofactor_config::{Algorithm, Config};
 use twofactor_proto::{ImportedEnrollment, LoginContext, OrUnknown};
 use twofactord::accounts::FixedAccounts;
+use twofactord::identity::{CallerIdentity, Peer};
 use twofactord::log::MemoryLog;
 use twofactord::programs::MemoryNotifier;
 use twofactord::secret::Secret;
@@ -221,7 +222,11 @@ pub fn service(data: &[u8]) {
 
 fn caller(service: &Service, who: &Who) -> Option<Caller> {
     let uid = uid_of(who);
-    service.caller(uid, &format!(":1.{uid}")).ok()
+    let identity = CallerIdentity {
+        uid,
+        peer: Peer::Bus(format!(":1.{uid}")),
+    };
+    service.caller(&identity).ok()
 }
 
 fn run(
