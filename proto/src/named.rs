@@ -33,7 +33,8 @@ impl fmt::Display for UnknownName {
 impl std::error::Error for UnknownName {}
 
 /// An enum whose variants are spelled once, with their names. Deserializing is strict (the
-/// configuration file must not accept a typo); [`OrUnknown`] is the lenient form for replies.
+/// configuration file must not accept a typo). It has no D-Bus [`Type`] of its own: on the bus
+/// it is always an [`OrUnknown`], the lenient form.
 macro_rules! named_values {
     (
         $(#[$attr:meta])*
@@ -94,10 +95,6 @@ macro_rules! named_values {
                 text.parse()
                     .map_err(|_| D::Error::unknown_variant(&text, Self::NAMES))
             }
-        }
-
-        impl Type for $name {
-            const SIGNATURE: &'static Signature = &Signature::Str;
         }
     };
 }
