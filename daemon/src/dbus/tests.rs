@@ -177,6 +177,31 @@ fn a_right_code_is_accepted_once_over_the_wire() {
 }
 
 #[test]
+fn a_pending_enrollment_belongs_to_its_direct_connection() {
+    if !nix::unistd::getuid().is_root() {
+        return; // Enrolling another user is for administrators.
+    }
+    zbus::block_on(async {
+        let daemon = daemon();
+        let first = connect(daemon.clone(), None).await;
+        let second = connect(daemon, None).await;
+        assert_ne!(first.identity.peer, second.identity.peer);
+        let offer = first.proxy.begin_enrollment("alice", false, "").await;
+        let offer = offer.expect("an offer");
+        let secret = crate::secret::Secret::from_base32(&offer.secret_base32).expect("base32");
+        let code = totp(secret.as_bytes(), now(), offer.digits);
+
+        let elsewhere = second.proxy.confirm_enrollment("alice", &code).await;
+        assert!(
+            matches!(elsewhere, Err(Error::NoPendingEnrollment(_))),
+            "{elsewhere:?}"
+        );
+        let codes = first.proxy.confirm_enrollment("alice", &code).await;
+        assert_eq!(codes.expect("confirmed").len(), 10);
+    });
+}
+
+#[test]
 fn typed_errors_cross_the_wire() {
     zbus::block_on(async {
         let root = connect(daemon(), Some(0)).await;
