@@ -4,7 +4,7 @@
 //! Pure functions of the file's text, so every variant is tested without a daemon. Nothing here prints a secret or a line of the file: messages name line
 //! numbers only, since these files are read as root and could be anything.
 
-use twofactor_proto::ImportedEnrollment;
+use twofactor_proto::{Algorithm, ImportedEnrollment};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Source names the daemon logs.
@@ -228,7 +228,7 @@ pub fn google_authenticator(text: &str) -> Result<Parsed, Problem> {
     Ok(Parsed {
         enrollment: ImportedEnrollment {
             secret_base32: to_base32(&secret),
-            algorithm: "SHA1".into(),
+            algorithm: Algorithm::Sha1.into(),
             digits: 6,
             period,
             window,
@@ -387,7 +387,7 @@ fn oath_entry<'a>(
     Ok(Parsed {
         enrollment: ImportedEnrollment {
             secret_base32: to_base32(&secret),
-            algorithm: "SHA1".into(),
+            algorithm: Algorithm::Sha1.into(),
             digits,
             period,
             window: 0,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 mod bounded;
 pub mod file_safety;
@@ -19,6 +19,8 @@ pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
 pub use lockout::{LOCK_LEVEL_MEMORY_SECONDS, LockoutConfig, SECONDS_PER_YEAR};
 pub use login_source::{LoginSource, Source};
 pub use network::{LOCAL_MEANS, LoginOrigin};
+// Their names cross the bus too, so the contract owns them; this file spells them the same way.
+pub use twofactor_proto::{Algorithm, Policy};
 
 /// Where the daemon reads its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/twofactor/twofactor.toml";
@@ -34,35 +36,6 @@ pub struct Config {
     pub enrollment: EnrollmentConfig,
     pub notify: CommandConfig,
     pub delivery: CommandConfig,
-}
-
-/// Whether a user must, may, or does not use a second factor. Ordered by strictness.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    /// 2FA is not asked for, even if the user enrolled.
-    Disabled,
-    /// Asked for once the user has enrolled.
-    #[default]
-    Optional,
-    /// Asked for always; a user who has not enrolled cannot log in.
-    Required,
-}
-
-impl Policy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::Disabled => "disabled",
-            Policy::Optional => "optional",
-            Policy::Required => "required",
-        }
-    }
-}
-
-impl fmt::Display for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// `[policy]`: a user entry wins, then the strictest of the user's groups, then the default.
@@ -144,28 +117,6 @@ impl PolicyConfig {
                 policy: self.default,
                 source: PolicySource::Default,
             },
-        }
-    }
-}
-
-/// HMAC algorithm of TOTP codes. SHA1 is what authenticator apps expect.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub enum Algorithm {
-    #[default]
-    #[serde(rename = "SHA1")]
-    Sha1,
-    #[serde(rename = "SHA256")]
-    Sha256,
-    #[serde(rename = "SHA512")]
-    Sha512,
-}
-
-impl Algorithm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Sha1 => "SHA1",
-            Algorithm::Sha256 => "SHA256",
-            Algorithm::Sha512 => "SHA512",
         }
     }
 }

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use twofactor_config::Source;
 
+use crate::identity::CallerIdentity;
+
 /// Calls of one partition running at once: a login makes one call at a time, an admin
 /// script a few.
 pub const RUNNING_PER_PARTITION: usize = 4;
@@ -33,15 +35,16 @@ pub enum Partition {
 }
 
 impl Partition {
-    /// The partition of a call by `uid` about `user` from `source` (which only root reports).
-    pub fn of(uid: u32, user: &str, source: impl FnOnce() -> Source) -> Partition {
-        if uid == 0 {
+    /// The partition of a call by `caller` about `user` from `source` (which only root
+    /// reports).
+    pub fn of(caller: &CallerIdentity, user: &str, source: impl FnOnce() -> Source) -> Partition {
+        if caller.uid == 0 {
             Partition::Login {
                 user: user.to_owned(),
                 source: source(),
             }
         } else {
-            Partition::Uid(uid)
+            Partition::Uid(caller.uid)
         }
     }
 }
@@ -192,16 +195,24 @@ impl Drop for Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Peer;
     use futures_lite::future::{block_on, poll_once};
 
+    fn by(uid: u32) -> CallerIdentity {
+        CallerIdentity {
+            uid,
+            peer: Peer::Direct(u64::from(uid)),
+        }
+    }
+
     fn login(user: &str) -> Partition {
-        Partition::of(0, user, || Source::Local)
+        Partition::of(&by(0), user, || Source::Local)
     }
 
     #[test]
     fn a_full_partition_refuses_at_once_and_others_are_untouched() {
         let admission = Arc::new(Admission::default());
-        let attacker = Partition::of(1000, "victim", || Source::Console);
+        let attacker = Partition::of(&by(1000), "victim", || Source::Console);
         assert_eq!(
             attacker,
             Partition::Uid(1000),
@@ -232,12 +243,12 @@ mod tests {
         let remote = |address: &str| Source::parse(address).unwrap_or(Source::Local);
         assert_ne!(login("alice"), login("bob"));
         assert_ne!(
-            Partition::of(0, "alice", || remote("192.0.2.1")),
-            Partition::of(0, "alice", || remote("192.0.2.2"))
+            Partition::of(&by(0), "alice", || remote("192.0.2.1")),
+            Partition::of(&by(0), "alice", || remote("192.0.2.2"))
         );
         assert_eq!(
-            Partition::of(0, "alice", || remote("2001:db8::1")),
-            Partition::of(0, "alice", || remote("2001:db8::2")),
+            Partition::of(&by(0), "alice", || remote("2001:db8::1")),
+            Partition::of(&by(0), "alice", || remote("2001:db8::2")),
             "one IPv6 /64 is one source"
         );
     }

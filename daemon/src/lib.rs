@@ -1,7 +1,8 @@
 //! `twofactord`: the daemon that owns TOTP secrets, backup codes, replay and lockout state.
 //!
-//! `dbus` authorizes each caller by the uid the bus reports and hands the call to `service`,
-//! plain logic over a `store`, the `accounts` database and an event `log`.
+//! `dbus` establishes each caller's `identity` (from the bus, or the kernel for a direct
+//! connection) and hands the call to `service`, plain logic over a `store`, the `accounts`
+//! database and an event `log`, which first authorizes it (`authz`).
 
 pub mod accounts;
 pub mod admission;
@@ -9,6 +10,7 @@ pub mod authz;
 pub mod backup;
 pub mod config_check;
 pub mod dbus;
+pub mod identity;
 pub mod log;
 pub mod memory;
 pub mod programs;

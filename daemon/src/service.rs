@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::accounts::{Account, Accounts};
 use crate::authz;
 use crate::backup::{self, BackupCodeHashes};
+use crate::identity::CallerIdentity;
 use crate::log::{EventLog, Line};
 use crate::programs::{Event, NoNotifier, Notifier};
 use crate::record::{AttemptState, Enrollment, LastUse, TotpEnrollment, UserRecord};
@@ -37,7 +38,7 @@ use crate::totp::{self, TotpCheck, TotpParams};
 /// Runs of one change before a backend that keeps reporting conflicts is given up on.
 const CONFLICT_RETRIES: usize = 3;
 
-/// Who is calling, as established from the uid the bus reported.
+/// Who is calling: its [`CallerIdentity`] and what the accounts say about its uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
@@ -45,7 +46,8 @@ pub struct Caller {
     pub name: Option<String>,
     /// Root, or a member of the admin group.
     pub admin: bool,
-    /// The caller's unique bus name; pending enrollments belong to it.
+    /// The key of the caller's connection ([`crate::identity::Peer::key`]); pending
+    /// enrollments belong to it.
     pub connection: String,
 }
 
@@ -208,13 +210,15 @@ impl Service {
     }
 
     /// Establish who a uid is. If that cannot be done, the caller gets nothing.
-    pub fn caller(&self, uid: u32, connection: &str) -> Result<Caller, Error> {
+    pub fn caller(&self, identity: &CallerIdentity) -> Result<Caller, Error> {
+        let uid = identity.uid;
+        let connection = identity.peer.key();
         if uid == 0 {
             return Ok(Caller {
                 uid,
                 name: Some("root".into()),
                 admin: true,
-                connection: connection.to_owned(),
+                connection,
             });
         }
         let account = self.accounts.by_uid(uid).map_err(|error| {
@@ -233,7 +237,7 @@ impl Service {
                 .as_ref()
                 .is_some_and(|a| a.groups.iter().any(|g| g == admin_group)),
             name: account.map(|a| a.name),
-            connection: connection.to_owned(),
+            connection,
         })
     }
 
@@ -448,7 +452,7 @@ impl Service {
         let mut status = UserStatus {
             user: user.to_owned(),
             enrolled: false,
-            policy: decision.policy.to_string(),
+            policy: decision.policy.into(),
             policy_source: decision.source.to_string(),
             backup_codes_left: 0,
             locked: false,
@@ -536,7 +540,7 @@ impl Service {
         let decision = self.decide(&self.existing_account(user)?);
         Ok(PolicyExplanation {
             user: user.to_owned(),
-            policy: decision.policy.to_string(),
+            policy: decision.policy.into(),
             source: decision.source.to_string(),
             explanation: decision.explanation(),
         })

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use twofactor_config::{Algorithm, Config};
-use twofactor_proto::{ImportedEnrollment, LoginContext};
+use twofactor_proto::{ImportedEnrollment, LoginContext, OrUnknown};
 use twofactord::accounts::FixedAccounts;
+use twofactord::identity::{CallerIdentity, Peer};
 use twofactord::log::MemoryLog;
 use twofactord::programs::MemoryNotifier;
 use twofactord::secret::Secret;
@@ -127,12 +128,16 @@ impl Handed {
         }
     }
 
-    fn offered(&mut self, secret_base32: &str, algorithm: &str, digits: u32, period: u32) {
-        let algorithm = match algorithm {
-            "SHA256" => Algorithm::Sha256,
-            "SHA512" => Algorithm::Sha512,
-            _ => Algorithm::Sha1,
-        };
+    fn offered(
+        &mut self,
+        secret_base32: &str,
+        algorithm: &OrUnknown<Algorithm>,
+        digits: u32,
+        period: u32,
+    ) {
+        let algorithm = algorithm
+            .known()
+            .expect("the daemon offers algorithms it knows");
         let secret = Secret::from_base32(secret_base32).expect("the daemon offers base32");
         self.key = Some((
             secret,
@@ -218,7 +223,11 @@ pub fn service(data: &[u8]) {
 
 fn caller(service: &Service, who: &Who) -> Option<Caller> {
     let uid = uid_of(who);
-    service.caller(uid, &format!(":1.{uid}")).ok()
+    let identity = CallerIdentity {
+        uid,
+        peer: Peer::Bus(format!(":1.{uid}")),
+    };
+    service.caller(&identity).ok()
 }
 
 fn run(
@@ -346,7 +355,7 @@ fn run(
         Call::ImportEnrollment(_, user, import) => {
             let imported = ImportedEnrollment {
                 secret_base32: import.secret_base32.clone(),
-                algorithm: import.algorithm.clone(),
+                algorithm: OrUnknown::from_name(&import.algorithm),
                 digits: import.digits,
                 period: import.period,
                 window: import.window,

@@ -114,7 +114,12 @@ pub fn enrollment_offer(
     let qr = qr.map(|drawing| drawing.trim_end_matches('\n'));
     // Room for everything, so the text holding the key is never reallocated (and an unwiped
     // copy left behind).
-    let capacity = intro.len() + qr.map_or(0, str::len) + key.len() + offer.label.len() + 1024;
+    let capacity = intro.len()
+        + qr.map_or(0, str::len)
+        + key.len()
+        + offer.label.len()
+        + offer.algorithm.as_str().len()
+        + 1024;
     let mut text = Zeroizing::new(String::with_capacity(capacity));
     if !intro.is_empty() {
         text.push_str(intro);
@@ -301,6 +306,26 @@ fn rough_amount(seconds: u64) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_algorithm_newer_than_the_module_is_shown_by_its_name() {
+        let offer = EnrollmentOffer {
+            otpauth_uri: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into(),
+            secret_base32: "JBSWY3DPEHPK3PXP".into(),
+            label: "host:alice@host".into(),
+            issuer: "host".into(),
+            algorithm: twofactor_proto::OrUnknown::from_name("SHA3-256"),
+            digits: 8,
+            period: 60,
+            expires_in_seconds: 600,
+        };
+        let text = enrollment_offer("", &offer, None);
+        assert!(
+            text.contains("Type:    time-based, SHA3-256, 8 digits, every 60 seconds"),
+            "{}",
+            text.as_str()
+        );
+    }
 
     #[test]
     fn skew_says_ahead_or_behind() {

@@ -140,3 +140,24 @@ fn status_shows_throttled_sources_and_a_lock_that_ends() {
     );
     assert_eq!(json["failures_since_success"], 0);
 }
+
+#[test]
+fn a_policy_newer_than_this_cli_is_shown_by_its_name() {
+    let fake = Fake::new("root", true).enrolled();
+    fake.status.borrow_mut().policy = twofactor_proto::OrUnknown::from_name("enforced");
+    let status = run_as_root(&fake, &["status", "alice"]);
+    assert!(
+        status.contains("Policy:            enforced (rule: default)"),
+        "{status}"
+    );
+    let list = run_as_root(&fake, &["list"]);
+    assert!(
+        list.lines()
+            .nth(1)
+            .is_some_and(|row| row.starts_with("alice  yes       enforced")),
+        "{list}"
+    );
+    let json = run_as_root(&fake, &["status", "alice", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(json.trim()).expect("JSON");
+    assert_eq!(json["policy"], "enforced");
+}

@@ -1,6 +1,7 @@
 //! `backup-codes` and `disable`: changes to one's own enrollment, authorized with a code.
 
 use serde_json::json;
+use twofactor_proto::Policy;
 
 use super::{BackupCodesFile, Invoker, print_backup_codes, print_json, with_code};
 use crate::cli::{BackupCodesArgs, DisableArgs};
@@ -64,7 +65,7 @@ pub fn disable(
     if !status.enrolled {
         return Err(not_enrolled(&user, true));
     }
-    if status.policy == "required" {
+    if status.policy == Policy::Required {
         // The daemon refuses too; saying it now spares asking for a code.
         return Err(CliError::Refused(format!(
             "not allowed: two-factor authentication is required for {user} (rule: {}); \

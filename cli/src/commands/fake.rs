@@ -3,8 +3,8 @@
 use std::cell::RefCell;
 
 use twofactor_proto::{
-    EnrollmentOffer, Error, ImportedEnrollment, LoginContext, PolicyExplanation, TemporaryCode,
-    ThrottledSource, UserStatus, VerifyOutcome, VerifyReply,
+    Algorithm, EnrollmentOffer, Error, ImportedEnrollment, LoginContext, Policy, PolicyExplanation,
+    TemporaryCode, ThrottledSource, UserStatus, VerifyOutcome, VerifyReply,
 };
 
 use crate::client::Daemon;
@@ -42,7 +42,7 @@ impl Fake {
             status: RefCell::new(UserStatus {
                 user: "alice".into(),
                 enrolled: false,
-                policy: "optional".into(),
+                policy: Policy::Optional.into(),
                 policy_source: "default".into(),
                 backup_codes_left: 0,
                 locked: false,
@@ -78,7 +78,7 @@ impl Fake {
     pub fn required(self) -> Fake {
         {
             let mut status = self.status.borrow_mut();
-            status.policy = "required".into();
+            status.policy = Policy::Required.into();
             status.policy_source = "group wheel".into();
         }
         self
@@ -189,7 +189,7 @@ impl Daemon for Fake {
             secret_base32: SECRET.into(),
             label: format!("host:{user}@host"),
             issuer: "host".into(),
-            algorithm: "SHA1".into(),
+            algorithm: Algorithm::Sha1.into(),
             digits: 6,
             period: 30,
             expires_in_seconds: 600,
@@ -218,7 +218,7 @@ impl Daemon for Fake {
     fn disable(&self, user: &str, code: &str) -> Result<(), Error> {
         self.log(format!("Disable({user}, {code})"));
         self.may(user)?;
-        if self.status.borrow().policy == "required" {
+        if self.status.borrow().policy == Policy::Required {
             return Err(Error::PolicyForbids(format!(
                 "two-factor authentication is required for {user} (group wheel → required)"
             )));

@@ -1,6 +1,6 @@
 //! Reporting: `status`, `list`, `policy`.
 
-use twofactor_proto::{BACKUP_CODES_LOW, ThrottledSource, UserStatus};
+use twofactor_proto::{BACKUP_CODES_LOW, Policy, ThrottledSource, UserStatus};
 
 use super::{Invoker, print_json};
 use crate::cli::{ListArgs, PolicyArgs, StatusArgs};
@@ -104,17 +104,17 @@ pub fn status(
         Some(format!(
             "Logins are refused until an administrator runs `twofactor unlock {user}`."
         ))
-    } else if status.policy == "required" && in_grace {
+    } else if status.policy == Policy::Required && in_grace {
         Some(format!(
             "Two-factor authentication is required from {}: set it up before then with \
              `twofactor enroll{user_flag}`.",
             time(status.grace_ends_at)
         ))
-    } else if !status.enrolled && status.policy == "required" {
+    } else if !status.enrolled && status.policy == Policy::Required {
         Some(format!(
             "Two-factor authentication is required: set it up with `twofactor enroll{user_flag}`."
         ))
-    } else if !status.enrolled && status.policy == "optional" {
+    } else if !status.enrolled && status.policy == Policy::Optional {
         Some(format!("Set it up with `twofactor enroll{user_flag}`."))
     } else if status.enrolled && status.backup_codes_left == 0 {
         Some(format!(
@@ -172,7 +172,7 @@ fn enrolled_cell(status: &UserStatus) -> String {
     if status.enrolled {
         return "yes".into();
     }
-    if status.policy != "required" {
+    if status.policy != Policy::Required {
         return "no".into();
     }
     let rule = &status.policy_source;
@@ -214,7 +214,7 @@ fn throttled_source(source: &ThrottledSource) -> String {
 
 /// Required, not enrolled, no grace period under way: such a user cannot log in.
 fn locked_out(status: &UserStatus) -> bool {
-    !status.enrolled && status.policy == "required" && status.grace_ends_at <= now()
+    !status.enrolled && status.policy == Policy::Required && status.grace_ends_at <= now()
 }
 
 /// `10`, `1 (running low)`, `0 (none left)`.
@@ -273,7 +273,7 @@ pub fn list(args: &ListArgs, daemon: &dyn Daemon, io: &mut Io<'_>) -> Result<(),
         rows.push(vec![
             status.user.clone(),
             enrolled_cell(status),
-            status.policy.clone(),
+            status.policy.to_string(),
             if status.enrolled {
                 status.backup_codes_left.to_string()
             } else {

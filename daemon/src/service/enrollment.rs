@@ -110,7 +110,7 @@ impl Service {
             secret_base32: secret_base32.to_string(),
             label: format!("{issuer}:{account_name}"),
             issuer,
-            algorithm: params.algorithm.as_str().to_owned(),
+            algorithm: params.algorithm.into(),
             digits: params.digits,
             period: params.period,
             expires_in_seconds: ENROLLMENT_TTL_SECONDS,

@@ -211,12 +211,10 @@ impl Service {
         let secret = Secret::from_base32(&imported.secret_base32.to_ascii_uppercase())
             .filter(|secret| secret.as_bytes().len() >= MIN_IMPORTED_SECRET_LEN)
             .ok_or_else(|| invalid("the secret is not base32 of at least 80 bits"))?;
-        let algorithm = match imported.algorithm.as_str() {
-            "SHA1" => twofactor_config::Algorithm::Sha1,
-            "SHA256" => twofactor_config::Algorithm::Sha256,
-            "SHA512" => twofactor_config::Algorithm::Sha512,
-            _ => return Err(invalid("unknown algorithm")),
-        };
+        let algorithm = imported
+            .algorithm
+            .known()
+            .ok_or_else(|| invalid("unknown algorithm"))?;
         if !codes::TOTP_DIGITS.contains(&(imported.digits as usize)) {
             return Err(invalid(&format!(
                 "codes must have {} to {} digits",

@@ -68,7 +68,11 @@ fn root() -> Caller {
 }
 
 fn user_caller(world: &World, uid: u32, connection: &str) -> Caller {
-    world.service.caller(uid, connection).unwrap()
+    let identity = crate::identity::CallerIdentity {
+        uid,
+        peer: crate::identity::Peer::Bus(connection.into()),
+    };
+    world.service.caller(&identity).unwrap()
 }
 
 fn ctx() -> LoginContext {

@@ -28,7 +28,7 @@ fn enrollment() -> Result<LoginEnrollment, ClientError> {
             secret_base32: SECRET.into(),
             label: "host.example.org:alice@host.example.org".into(),
             issuer: "host.example.org".into(),
-            algorithm: "SHA1".into(),
+            algorithm: twofactor_proto::Algorithm::Sha1.into(),
             digits: 6,
             period: 30,
             expires_in_seconds: 600,

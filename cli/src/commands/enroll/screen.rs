@@ -170,7 +170,7 @@ mod tests {
             secret_base32: secret.into(),
             label: format!("{host}:{user}@{host}"),
             issuer: host.into(),
-            algorithm: "SHA1".into(),
+            algorithm: twofactor_proto::Algorithm::Sha1.into(),
             digits: 6,
             period: 30,
             expires_in_seconds: 600,

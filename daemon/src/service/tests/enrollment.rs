@@ -446,7 +446,7 @@ fn leaving_a_required_group_keeps_the_enrollment() {
     );
     let status = moved.status("bob", T0).unwrap();
     assert!(status.enrolled);
-    assert_eq!(status.policy, "optional");
+    assert_eq!(status.policy, Policy::Optional);
 }
 
 #[test]

@@ -96,7 +96,7 @@ fn a_failing_sender_leaves_no_working_code() {
 fn imported(secret: &str) -> twofactor_proto::ImportedEnrollment {
     twofactor_proto::ImportedEnrollment {
         secret_base32: secret.into(),
-        algorithm: "SHA1".into(),
+        algorithm: twofactor_config::Algorithm::Sha1.into(),
         digits: 6,
         period: 30,
         window: 8,

@@ -134,8 +134,15 @@ fn watched_service(config: &str) -> (Arc<Watched>, Arc<Witness>, Service) {
     (store, witness, service)
 }
 
+fn bus_identity(uid: u32, connection: &str) -> crate::identity::CallerIdentity {
+    crate::identity::CallerIdentity {
+        uid,
+        peer: crate::identity::Peer::Bus(connection.into()),
+    }
+}
+
 fn enroll_in(service: &Service, user: &str, uid: u32, now: u64) -> (Secret, Vec<String>) {
-    let caller = service.caller(uid, ":1.50").unwrap();
+    let caller = service.caller(&bus_identity(uid, ":1.50")).unwrap();
     let offer = service
         .begin_enrollment(&caller, user, false, "", now)
         .unwrap();
@@ -150,7 +157,7 @@ fn enroll_in(service: &Service, user: &str, uid: u32, now: u64) -> (Secret, Vec<
 fn logs_and_notifications_come_after_the_commit() {
     let (_store, witness, service) = watched_service(POLICY);
     let (secret, backup) = enroll_in(&service, "alice", 1001, T0);
-    let alice = service.caller(1001, ":1.51").unwrap();
+    let alice = service.caller(&bus_identity(1001, ":1.51")).unwrap();
     let at = |n: u64| T0 + 30 * n;
     let login = |code: &str, now| service.verify(&root(), "alice", code, &ctx(), now).unwrap();
     assert_eq!(
@@ -256,7 +263,7 @@ fn a_store_that_is_down_denies() {
 fn a_wrong_code_for_a_change_is_counted_though_the_change_is_refused() {
     let (store, _witness, service) = watched_service(POLICY);
     enroll_in(&service, "alice", 1001, T0);
-    let alice = service.caller(1001, ":1.51").unwrap();
+    let alice = service.caller(&bus_identity(1001, ":1.51")).unwrap();
     for n in 1..=3u32 {
         let refused = service.disable(&alice, "alice", "000000", T0 + 100 * u64::from(n));
         assert!(refused.is_err());
