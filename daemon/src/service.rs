@@ -332,10 +332,20 @@ impl Service {
         user: &str,
         mut change: impl FnMut(&mut Option<UserRecord>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.transact(user, |record, unreadable| match unreadable {
-            Some(error) => Err(self.store_failure(user, error)),
+        // Logged after the transaction is gone: never a log line under the user's lock.
+        let mut unreadable_error = None;
+        let changed = self.transact(user, |record, unreadable| match unreadable {
+            Some(error) => {
+                let unavailable = matches!(error, StoreError::Unavailable { .. });
+                unreadable_error = Some((error.to_string(), unavailable));
+                Err(internal(sentences::STORE_UNAVAILABLE))
+            }
             None => change(record),
-        })
+        });
+        match unreadable_error {
+            Some((error, unavailable)) => Err(self.store_failure_text(user, &error, unavailable)),
+            None => changed,
+        }
     }
 
     /// [`Self::change`], but `change` is also handed the error of an unreadable record (with
@@ -375,15 +385,20 @@ impl Service {
     }
 
     fn store_failure(&self, user: &str, error: &StoreError) -> Error {
+        let unavailable = matches!(error, StoreError::Unavailable { .. });
+        self.store_failure_text(user, &error.to_string(), unavailable)
+    }
+
+    fn store_failure_text(&self, user: &str, error: &str, unavailable: bool) -> Error {
         self.log.warning(
             Line::new("state-error")
                 .field("user", user)
                 .field("error", error)
                 .as_str(),
         );
-        match error {
-            StoreError::Unavailable { .. } => internal(sentences::STORE_UNAVAILABLE),
-            _ => internal(&sentences::unusable_state(user)),
+        match unavailable {
+            true => internal(sentences::STORE_UNAVAILABLE),
+            false => internal(&sentences::unusable_state(user)),
         }
     }
 

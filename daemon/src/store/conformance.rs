@@ -97,6 +97,56 @@ pub fn an_unreadable_record_is_an_error_never_absent(harness: &dyn Harness) {
     assert_eq!(store.load("carol").unwrap(), Some(record(2)));
 }
 
+/// Every field comes back as committed: a backend that keeps fields in columns must lose
+/// none (a dropped `last_step` replays codes, dropped `attempts` undo a lockout).
+pub fn every_field_survives_a_commit(harness: &dyn Harness) {
+    use crate::record::{LastUse, OneTimeCode, SkewMatch, SourceAttempts};
+    let store = harness.store();
+    let code = |expires_at| OneTimeCode {
+        hash: crate::backup::BackupCodeHashes {
+            digits: 6,
+            salt: "11".repeat(16),
+            hashes: vec!["cd".repeat(32)],
+        },
+        expires_at,
+    };
+    let mut full = super::tests::sample_record(42);
+    full.attempts.consecutive_failures = 3;
+    full.attempts.last_failure = 90;
+    full.attempts.locked_until = 100;
+    full.attempts.last_lock = 80;
+    full.attempts.locks = 2;
+    full.attempts.sources.push(SourceAttempts {
+        source: "remote:192.0.2.7".into(),
+        failures: 3,
+        last_failure: 90,
+        last_skew: Some(SkewMatch {
+            seconds: -60,
+            step: 7,
+        }),
+    });
+    full.delivery_enabled = true;
+    full.sends = vec![70, 75];
+    full.no_grace = true;
+    full.last_success = Some(LastUse {
+        time: 60,
+        service: "sshd".into(),
+        rhost: "192.0.2.7".into(),
+    });
+    full.temporary_code = Some(code(200));
+    full.sent_code = Some(code(300));
+    full.replace_without_code_until = 400;
+    if let Some(enrollment) = full.enrollment.as_mut() {
+        enrollment.totp.window = Some(3);
+    }
+    put(store, "alice", &full);
+    assert_eq!(store.load("alice").unwrap(), Some(full.clone()));
+    assert_eq!(
+        store.begin("alice").unwrap().current().unwrap(),
+        &Some(full)
+    );
+}
+
 /// Many writers counting on one record, as daemons counting failures do: none is lost.
 pub fn concurrent_transactions_lose_no_update(harness: &dyn Harness) {
     const THREADS: u32 = 4;
@@ -191,6 +241,7 @@ macro_rules! store_conformance {
             committing_none_removes_the_record,
             invalid_names_are_refused,
             an_unreadable_record_is_an_error_never_absent,
+            every_field_survives_a_commit,
             concurrent_transactions_lose_no_update,
             a_single_use_value_is_spent_once,
             a_transaction_waits_for_one_on_the_same_user,

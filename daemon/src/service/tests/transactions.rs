@@ -277,3 +277,16 @@ fn a_wrong_code_for_a_change_is_counted_though_the_change_is_refused() {
     }
     assert!(store.load("alice").unwrap().unwrap().is_enrolled());
 }
+
+#[test]
+fn an_unreadable_record_is_logged_after_the_lock_is_released() {
+    let (store, witness, service) = watched_service(POLICY);
+    enroll_in(&service, "alice", 1001, T0);
+    lock(&store.inner.broken).push("alice".into());
+    let login = service.verify(&root(), "alice", "000000", &ctx(), T0 + 30);
+    assert!(matches!(login, Err(Error::Internal(_))), "{login:?}");
+    let plan = service.login_plan(&root(), "alice", &ctx(), T0 + 30);
+    assert!(matches!(plan, Err(Error::Internal(_))), "{plan:?}");
+    assert!(witness.seen.load(Ordering::SeqCst) > 0);
+    assert_eq!(*lock(&witness.under_lock), Vec::<String>::new());
+}
