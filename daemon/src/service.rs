@@ -66,7 +66,7 @@ enum PendingOwner {
     Token(String),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     owner: PendingOwner,
     secret: Secret,

@@ -33,42 +33,52 @@ impl Service {
     ) -> Result<EnrollmentOffer, Error> {
         check_user_name(user)?;
         self.existing_account(user)?;
-        // Only a replace that was checked here may replace at confirmation: an enrollment
-        // that appears meanwhile (an import) is not overwritten by an unchecked one.
-        let replacing = self.change(user, |record| {
-            let Some(record) = record.as_mut().filter(|r| r.is_enrolled()) else {
-                return Ok(Ok(false));
-            };
-            if !replace {
-                return Err(Error::AlreadyEnrolled(sentences::already_enrolled(user)));
-            }
-            // After a temporary-code login the lost device cannot give a code.
-            let without_code = now < record.replace_without_code_until;
-            if caller.is(user) && !without_code {
-                let allowed = Factor::FOR_REPLACING;
-                if let Err(refused) = self.check_change_code(record, current_code, allowed, now)? {
-                    return Ok(Err(refused));
-                }
-            }
-            Ok(Ok(true))
-        })?;
-        let replacing =
-            replacing.map_err(|refused| self.change_refused(caller, user, refused, now))?;
         let owner = PendingOwner::Connection(caller.connection.clone());
-        let offer = self.offer(user, owner, replacing, now)?;
+        let (offer, entry) = self.offer(user, owner, now)?;
+        // Only a replace that was checked here may replace at confirmation: an enrollment
+        // that appears meanwhile (an import) is not overwritten by an unchecked one. The
+        // entry is held inside the user's transaction, so a reset or an import after the
+        // check removes it.
+        let started = self.change(user, |record| {
+            let replacing = match record.as_mut().filter(|r| r.is_enrolled()) {
+                None => false,
+                Some(_) if !replace => {
+                    return Err(Error::AlreadyEnrolled(sentences::already_enrolled(user)));
+                }
+                Some(record) => {
+                    // After a temporary-code login the lost device cannot give a code.
+                    let without_code = now < record.replace_without_code_until;
+                    if caller.is(user) && !without_code {
+                        let allowed = Factor::FOR_REPLACING;
+                        if let Err(refused) =
+                            self.check_change_code(record, current_code, allowed, now)?
+                        {
+                            return Ok(Err(refused));
+                        }
+                    }
+                    true
+                }
+            };
+            let entry = Pending {
+                replace: replacing,
+                ..entry.clone()
+            };
+            self.hold(user, entry, now);
+            Ok(Ok(()))
+        })?;
+        started.map_err(|refused| self.change_refused(caller, user, refused, now))?;
         self.log
             .info(self.event("enrollment-started", user, caller).as_str());
         Ok(offer)
     }
 
-    /// A new secret, pending for `owner`, and how to show it.
+    /// A new secret for `owner`, and how to show it; [`Self::hold`] makes it pending.
     fn offer(
         &self,
         user: &str,
         owner: PendingOwner,
-        replace: bool,
         now: u64,
-    ) -> Result<EnrollmentOffer, Error> {
+    ) -> Result<(EnrollmentOffer, Pending), Error> {
         let secret = Secret::generate().map_err(|_| internal("no random numbers"))?;
         let params = self.new_params();
         let issuer = self.issuer();
@@ -92,20 +102,15 @@ impl Service {
         if params.period != 30 {
             otpauth_uri.push_str(&format!("&period={}", params.period));
         }
-        let mut pending = lock(&self.pending);
-        pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
-        pending.insert(
-            user.to_owned(),
-            Pending {
-                owner,
-                secret,
-                params,
-                created: now,
-                replace,
-                wrong_tries: 0,
-            },
-        );
-        Ok(EnrollmentOffer {
+        let entry = Pending {
+            owner,
+            secret,
+            params,
+            created: now,
+            replace: false,
+            wrong_tries: 0,
+        };
+        let offer = EnrollmentOffer {
             otpauth_uri,
             secret_base32: secret_base32.to_string(),
             label: format!("{issuer}:{account_name}"),
@@ -114,7 +119,15 @@ impl Service {
             digits: params.digits,
             period: params.period,
             expires_in_seconds: ENROLLMENT_TTL_SECONDS,
-        })
+        };
+        Ok((offer, entry))
+    }
+
+    /// Make `entry` the pending enrollment of `user`, in place of any other.
+    fn hold(&self, user: &str, entry: Pending, now: u64) {
+        let mut pending = lock(&self.pending);
+        pending.retain(|_, p| now.saturating_sub(p.created) < ENROLLMENT_TTL_SECONDS);
+        pending.insert(user.to_owned(), entry);
     }
 
     /// Confirm the caller's pending enrollment with a code from the new device. Returns the
@@ -152,30 +165,37 @@ impl Service {
         };
         // The user's transaction first, then the pending map (the order everywhere): nothing
         // can reset, replace or confirm this user in between, and the entry is gone before
-        // the enrollment is stored, so one code confirms once. It is taken out once, even if
-        // the transaction runs again.
-        let mut taken: Option<(Secret, TotpParams, bool, u64)> = None;
+        // the enrollment is stored, so one code confirms once.
+        let mut taken = false;
         let window = self.config().totp.window.get();
         let (plain, replace) = self.change(user, |record| {
-            if taken.is_none() {
-                let mut pending = lock(&self.pending);
-                let entry = pending.get_mut(user).ok_or_else(no_pending)?;
-                if !held_by(entry) || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS {
-                    return Err(no_pending());
-                }
-                let check = totp::check(&entry.secret, entry.params, digits, now, window, None);
-                let TotpCheck::Accepted { step } = check else {
-                    entry.wrong_tries += 1;
-                    if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
-                        pending.remove(user);
-                        return Err(Error::WrongCode(sentences::WRONG_NEW_CODE_LAST.into()));
-                    }
-                    return Err(Error::WrongCode(sentences::WRONG_NEW_CODE.into()));
-                };
-                let entry = pending.remove(user).ok_or_else(no_pending)?;
-                taken = Some((entry.secret, entry.params, entry.replace, step));
+            if taken {
+                // Run again after a conflict, with the entry already taken: whatever was
+                // committed in between (a reset) stands, and this confirmation is over.
+                return Err(no_pending());
             }
-            let (secret, params, replace, step) = taken.clone().ok_or_else(no_pending)?;
+            let mut pending = lock(&self.pending);
+            let entry = pending.get_mut(user).ok_or_else(no_pending)?;
+            if !held_by(entry) || now.saturating_sub(entry.created) >= ENROLLMENT_TTL_SECONDS {
+                return Err(no_pending());
+            }
+            let check = totp::check(&entry.secret, entry.params, digits, now, window, None);
+            let TotpCheck::Accepted { step } = check else {
+                entry.wrong_tries += 1;
+                if entry.wrong_tries >= ENROLLMENT_MAX_TRIES {
+                    pending.remove(user);
+                    return Err(Error::WrongCode(sentences::WRONG_NEW_CODE_LAST.into()));
+                }
+                return Err(Error::WrongCode(sentences::WRONG_NEW_CODE.into()));
+            };
+            let Pending {
+                secret,
+                params,
+                replace,
+                ..
+            } = pending.remove(user).ok_or_else(no_pending)?;
+            drop(pending);
+            taken = true;
             let record = record.get_or_insert_with(UserRecord::new);
             if record.is_enrolled() && !replace {
                 return Err(Error::AlreadyEnrolled(sentences::enrolled_meanwhile(user)));
@@ -240,7 +260,8 @@ impl Service {
         let mut token = [0u8; 16];
         crate::secret::fill_random(&mut token).map_err(|_| internal("no random numbers"))?;
         let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
-        let offer = self.offer(user, PendingOwner::Token(token.clone()), false, now)?;
+        let (offer, entry) = self.offer(user, PendingOwner::Token(token.clone()), now)?;
+        self.hold(user, entry, now);
         self.log.info(
             self.event("enrollment-started", user, caller)
                 .field("at_login", "yes")

@@ -18,6 +18,8 @@ struct Watched {
     /// Commits still to refuse with `Conflict`.
     conflicts: AtomicUsize,
     unavailable: AtomicBool,
+    /// Runs once, right after the next commit (the user's lock released).
+    after_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 struct WatchedTransaction<'a> {
@@ -74,10 +76,15 @@ impl Transaction for WatchedTransaction<'_> {
         }
         let mut this = self;
         // Committed first; the count drops when `this` goes, after.
-        match this.inner.take() {
+        let committed = match this.inner.take() {
             Some(inner) => inner.commit(record),
             None => Ok(()),
+        };
+        let hook = lock(&this.store.after_commit).take();
+        if let Some(hook) = hook {
+            hook();
         }
+        committed
     }
 }
 
@@ -289,4 +296,48 @@ fn an_unreadable_record_is_logged_after_the_lock_is_released() {
     assert!(matches!(plan, Err(Error::Internal(_))), "{plan:?}");
     assert!(witness.seen.load(Ordering::SeqCst) > 0);
     assert_eq!(*lock(&witness.under_lock), Vec::<String>::new());
+}
+
+#[test]
+fn a_reset_and_an_import_after_a_checked_replace_drop_its_pending_enrollment() {
+    let (store, _witness, service) = watched_service(POLICY);
+    let service = Arc::new(service);
+    let (secret, _) = enroll_in(&service, "alice", 1001, T0);
+    let alice = service.caller(&bus_identity(1001, ":1.51")).unwrap();
+    let imported_secret = "KRUGS4ZANFZSAYJAORSXG5BAONSWG4TFOQQQ";
+    let admin = service.clone();
+    *lock(&store.after_commit) = Some(Box::new(move || {
+        // Between the replace's check (its code spent and committed) and its return.
+        admin.reset_user(&root(), "alice", T0 + 31).unwrap();
+        let imported = twofactor_proto::ImportedEnrollment {
+            secret_base32: imported_secret.into(),
+            algorithm: twofactor_config::Algorithm::Sha1.into(),
+            digits: 6,
+            period: 30,
+            window: 0,
+            last_step: 0,
+            scratch_codes: Vec::new(),
+            source: "google-authenticator".into(),
+            last_code: String::new(),
+        };
+        admin
+            .import_enrollment(&root(), "alice", &imported, T0 + 31)
+            .unwrap();
+    }));
+    let offer = service
+        .begin_enrollment(&alice, "alice", true, &code(&secret, T0 + 30), T0 + 30)
+        .unwrap();
+    let new_secret = Secret::from_base32(&offer.secret_base32).unwrap();
+    let confirmed =
+        service.confirm_enrollment(&alice, "alice", &code(&new_secret, T0 + 32), T0 + 32);
+    assert!(
+        matches!(confirmed, Err(Error::NoPendingEnrollment(_))),
+        "{confirmed:?}"
+    );
+    let stored = store.load("alice").unwrap().unwrap().enrollment.unwrap();
+    assert_eq!(
+        stored.totp.secret,
+        Secret::from_base32(imported_secret).unwrap(),
+        "the imported enrollment stands"
+    );
 }
