@@ -27,11 +27,13 @@ mod dirfd;
 mod locks;
 #[cfg(any(test, feature = "test-doubles"))]
 mod memory;
+pub mod postgres;
 
 use dirfd::{errno_error, unsafe_path};
 pub use locks::{LocalTransaction, UserLock, UserLocks};
 #[cfg(any(test, feature = "test-doubles"))]
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 
 /// Largest user file read; real ones are well under 2 KiB.
 const MAX_RECORD_BYTES: u64 = 64 * 1024;

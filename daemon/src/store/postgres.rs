@@ -1,0 +1,311 @@
+//! Records in PostgreSQL, shared by every daemon of a fleet: one row per user, locked with
+//! `SELECT … FOR UPDATE` for the length of a transaction, in the same text format as the
+//! files (through the seam in `row`). Rows are never deleted: a removal marks the row.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+use super::{Store, StoreError, Transaction};
+use crate::record::UserRecord;
+
+mod row;
+pub mod schema;
+
+pub use row::{StoredRecord, from_row, to_row};
+pub use schema::{SchemaError, check_schema, upgrade_schema};
+
+/// How long a transaction waits for another host's hold on the same user: well under the
+/// module's deadline, so a stuck holder costs one busy answer, not a hung login.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Any one statement; above the lock timeout, so a lock wait ends as a conflict.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_millis(2500);
+/// Per host tried, unless the URL sets its own.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Unacknowledged data on a connection: a host gone from the network, unless the URL says.
+pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(3);
+/// A daemon that stops (crash, SIGSTOP) inside a transaction releases its users after this.
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections kept for the next transaction.
+const IDLE_CONNECTIONS: usize = 8;
+
+type Connector = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
+
+/// The store on one database (a multi-host URL follows the writable one).
+pub struct PostgresStore {
+    connect: Box<Connector>,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PostgresStore")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store's error for a database error: what tells "try again" from "down".
+pub fn database_error(error: &postgres::Error) -> StoreError {
+    let Some(code) = error.code() else {
+        // No SQLSTATE: refused, closed, timed out, or the protocol broke.
+        return StoreError::Unavailable {
+            reason: error.to_string(),
+        };
+    };
+    if *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::LOCK_NOT_AVAILABLE
+    {
+        return StoreError::Conflict;
+    }
+    // Everything else leaves the store unusable for now: too slow (57014), shutting down,
+    // too many connections, a missing grant. The SQLSTATE says which.
+    let message = error
+        .as_db_error()
+        .map_or("", |db_error| db_error.message());
+    StoreError::Unavailable {
+        reason: format!("{message} (SQLSTATE {})", code.code()),
+    }
+}
+
+/// The connection is gone (the server restarted or ended it): a new one may work.
+fn connection_lost(error: &postgres::Error) -> bool {
+    match error.code() {
+        None => true,
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+        }
+    }
+}
+
+fn db(error: postgres::Error) -> StoreError {
+    database_error(&error)
+}
+
+fn valid(user: &str) -> Result<(), StoreError> {
+    if twofactor_proto::is_valid_username(user) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName)
+    }
+}
+
+impl PostgresStore {
+    /// The store at `config`, without TLS (the connector with TLS comes with the
+    /// `[storage]` configuration). Fails if the database is down or its schema is not one
+    /// this daemon supports.
+    pub fn open(mut config: postgres::Config) -> Result<PostgresStore, StoreError> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        PostgresStore::with_connector(Box::new(move || config.connect(NoTls)))
+    }
+
+    /// The store on connections `connect` opens.
+    pub fn with_connector(connect: Box<Connector>) -> Result<PostgresStore, StoreError> {
+        let store = PostgresStore {
+            connect,
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut client = store.connect()?;
+        check_schema(&mut client).map_err(|error| match error {
+            SchemaError::Database(error) => db(error),
+            other => StoreError::Unavailable {
+                reason: other.to_string(),
+            },
+        })?;
+        store.give_back(client);
+        Ok(store)
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let mut client = (self.connect)().map_err(db)?;
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                STATEMENT_TIMEOUT.as_millis(),
+                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+            ))
+            .map_err(db)?;
+        Ok(client)
+    }
+
+    fn give_back(&self, client: Client) {
+        let mut idle = self.idle();
+        if idle.len() < IDLE_CONNECTIONS && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
+    /// Run `first` on a connection: an idle one if there is one, and if that one turns out
+    /// dead (the server restarted since), once more on a new one. `first` must be the
+    /// connection's first statement, so running it again is safe.
+    fn with_client<T>(
+        &self,
+        mut first: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<(Client, T), StoreError> {
+        let pooled = self.idle().pop();
+        if let Some(mut client) = pooled {
+            match first(&mut client) {
+                Ok(value) => return Ok((client, value)),
+                Err(error) if !connection_lost(&error) => return Err(db(error)),
+                Err(_) => {}
+            }
+        }
+        let mut client = self.connect()?;
+        let value = first(&mut client).map_err(db)?;
+        Ok((client, value))
+    }
+
+    fn read(
+        client: &mut Client,
+        user: &str,
+        query: &str,
+    ) -> Result<Option<StoredRecord>, postgres::Error> {
+        let Some(row) = client.query_opt(query, &[&user])? else {
+            return Ok(None);
+        };
+        let encoding: Option<i16> = row.get(0);
+        let bytes: Option<Vec<u8>> = row.get(1);
+        Ok(encoding.zip(bytes).map(|(encoding, bytes)| StoredRecord {
+            encoding,
+            bytes: zeroize::Zeroizing::new(bytes),
+        }))
+    }
+}
+
+const SELECT: &str = "SELECT record_encoding, record FROM users WHERE name = $1";
+const SELECT_FOR_UPDATE: &str =
+    "SELECT record_encoding, record FROM users WHERE name = $1 FOR UPDATE";
+/// A user without a row has nothing to lock: a placeholder row (no record) gives two
+/// transactions on a new user one row to wait on. Rolled back with its transaction.
+const INSERT_PLACEHOLDER: &str = "INSERT INTO users (name) VALUES ($1) ON CONFLICT DO NOTHING";
+
+fn decode(user: &str, stored: Option<StoredRecord>) -> Result<Option<UserRecord>, StoreError> {
+    stored.map(|stored| from_row(user, &stored)).transpose()
+}
+
+impl Store for PostgresStore {
+    fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
+        valid(user)?;
+        let (client, stored) = self.with_client(|client| Self::read(client, user, SELECT))?;
+        self.give_back(client);
+        decode(user, stored)
+    }
+
+    fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        valid(user)?;
+        let (client, ()) = self.with_client(|client| {
+            client.batch_execute(&format!(
+                "BEGIN; SET LOCAL lock_timeout = {}",
+                LOCK_TIMEOUT.as_millis()
+            ))
+        })?;
+        // Rolled back by its drop if anything below fails.
+        let mut transaction = PostgresTransaction {
+            store: self,
+            client: Some(client),
+            user: user.to_owned(),
+            current: Ok(None),
+        };
+        let client = transaction.client()?;
+        let mut stored = Self::read(client, user, SELECT_FOR_UPDATE);
+        if matches!(stored, Ok(None)) {
+            client.execute(INSERT_PLACEHOLDER, &[&user]).map_err(db)?;
+            stored = Self::read(client, user, SELECT_FOR_UPDATE);
+        }
+        transaction.current = decode(user, stored.map_err(db)?);
+        Ok(Box::new(transaction))
+    }
+
+    fn users(&self) -> Result<Vec<String>, StoreError> {
+        let (client, rows) = self.with_client(|client| {
+            client.query("SELECT name FROM users WHERE record IS NOT NULL", &[])
+        })?;
+        self.give_back(client);
+        let mut users: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        users.sort();
+        Ok(users)
+    }
+}
+
+struct PostgresTransaction<'a> {
+    store: &'a PostgresStore,
+    /// `None` once committed, or after a failure left the connection unusable.
+    client: Option<Client>,
+    user: String,
+    current: Result<Option<UserRecord>, StoreError>,
+}
+
+impl PostgresTransaction<'_> {
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.client.as_mut().ok_or_else(|| StoreError::Unavailable {
+            reason: "the transaction's connection was lost".into(),
+        })
+    }
+
+    fn write(&mut self, record: Option<&UserRecord>) -> Result<(), StoreError> {
+        let stored = record
+            .map(|record| to_row(&self.user, record))
+            .transpose()?;
+        let (encoding, bytes) = match &stored {
+            Some(stored) => (Some(stored.encoding), Some(stored.bytes.as_slice())),
+            None => (None, None),
+        };
+        let user = self.user.clone();
+        let client = self.client()?;
+        client
+            .execute(
+                "UPDATE users SET record_encoding = $2, record = $3, updated_at = now(),
+                     removed_at = CASE WHEN $3::bytea IS NULL THEN now() END
+                 WHERE name = $1",
+                &[&user, &encoding, &bytes],
+            )
+            .map_err(db)?;
+        client.batch_execute("COMMIT").map_err(db)
+    }
+}
+
+impl Transaction for PostgresTransaction<'_> {
+    fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
+        self.current.as_ref()
+    }
+
+    fn commit(mut self: Box<Self>, record: Option<&UserRecord>) -> Result<(), StoreError> {
+        let written = self.write(record);
+        if written.is_ok()
+            && let Some(client) = self.client.take()
+        {
+            self.store.give_back(client);
+        }
+        // On failure the drop rolls back whatever is left, or discards the connection.
+        written
+    }
+}
+
+impl Drop for PostgresTransaction<'_> {
+    fn drop(&mut self) {
+        if let Some(mut client) = self.client.take()
+            && client.batch_execute("ROLLBACK").is_ok()
+        {
+            self.store.give_back(client);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,328 @@
+//! The conformance suite and the store's own checks against a real PostgreSQL, named by
+//! `TWOFACTOR_TEST_POSTGRES_URL` (scripts/test starts one). Each test gets a schema of its
+//! own. Without the variable the tests are skipped, except in CI, where they fail.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::schema::CURRENT_VERSION;
+use super::*;
+use crate::store::conformance;
+use crate::store::tests::sample_record;
+
+const URL_VARIABLE: &str = "TWOFACTOR_TEST_POSTGRES_URL";
+
+fn test_url() -> Option<String> {
+    match std::env::var(URL_VARIABLE) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{URL_VARIABLE} is unset in CI: scripts/test starts the test database")
+        }
+        _ => {
+            eprintln!("skipped: {URL_VARIABLE} is unset (scripts/test-postgres starts a server)");
+            None
+        }
+    }
+}
+
+/// A fresh schema on the test database, dropped at the end.
+struct PostgresHarness {
+    config: postgres::Config,
+    admin: Mutex<Client>,
+    schema: String,
+    store: PostgresStore,
+}
+
+fn connect(config: &postgres::Config) -> Client {
+    config.connect(NoTls).expect("the test database")
+}
+
+impl PostgresHarness {
+    fn new() -> Option<PostgresHarness> {
+        Self::with_schema_applied(true)
+    }
+
+    fn with_schema_applied(applied: bool) -> Option<PostgresHarness> {
+        let mut config: postgres::Config = test_url()?.parse().expect("a PostgreSQL URL");
+        let schema = format!("twofactor_test_{:016x}", rand::random::<u64>());
+        let mut admin = connect(&config);
+        admin
+            .batch_execute(&format!(
+                "CREATE SCHEMA {schema}; SET search_path = {schema}"
+            ))
+            .unwrap();
+        config.options(&format!("-c search_path={schema}"));
+        // Tells this test's connections from those of the tests running beside it.
+        config.application_name(&schema);
+        if applied {
+            upgrade_schema(&mut admin).unwrap();
+        }
+        let store = if applied {
+            PostgresStore::open(config.clone()).unwrap()
+        } else {
+            // Not opened: the tests of an absent schema open it themselves.
+            PostgresStore {
+                connect: Box::new(|| Err(postgres::Error::__private_api_timeout())),
+                idle: Mutex::new(Vec::new()),
+            }
+        };
+        Some(PostgresHarness {
+            config,
+            admin: Mutex::new(admin),
+            schema,
+            store,
+        })
+    }
+
+    fn admin(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.admin
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for PostgresHarness {
+    fn drop(&mut self) {
+        self.store.idle().clear();
+        let schema = self.schema.clone();
+        let _ = self
+            .admin()
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+    }
+}
+
+impl conformance::Harness for PostgresHarness {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    fn make_unreadable(&self, user: &str) {
+        self.admin()
+            .execute(
+                "UPDATE users SET record = 'version = ['::bytea WHERE name = $1",
+                &[&user],
+            )
+            .unwrap();
+    }
+
+    fn second_daemon(&self) -> Option<Box<dyn Store + '_>> {
+        Some(Box::new(PostgresStore::open(self.config.clone()).unwrap()))
+    }
+}
+
+conformance::store_conformance!(optional super::PostgresHarness::new());
+
+#[test]
+fn a_removal_marks_the_row_and_keeps_no_record() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    let store = &harness.store;
+    store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(3)))
+        .unwrap();
+    store.begin("alice").unwrap().commit(None).unwrap();
+    let row = harness
+        .admin()
+        .query_one(
+            "SELECT record IS NULL, removed_at IS NOT NULL FROM users WHERE name = 'alice'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
+    // Enrolled again: the same row, no longer marked.
+    store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(4)))
+        .unwrap();
+    let marked: bool = harness
+        .admin()
+        .query_one(
+            "SELECT removed_at IS NOT NULL FROM users WHERE name = 'alice'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!marked);
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(4)));
+}
+
+#[test]
+fn a_dropped_transaction_on_a_new_user_leaves_no_row() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    drop(harness.store.begin("erin").unwrap());
+    let rows: i64 = harness
+        .admin()
+        .query_one("SELECT count(*) FROM users", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn a_row_of_an_unknown_encoding_is_corrupt() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    harness
+        .store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(1)))
+        .unwrap();
+    harness
+        .admin()
+        .batch_execute("UPDATE users SET record_encoding = 9")
+        .unwrap();
+    assert!(matches!(
+        harness.store.load("alice"),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn a_lock_held_too_long_is_a_conflict() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    let store = &harness.store;
+    store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(1)))
+        .unwrap();
+    let _held = store.begin("alice").unwrap();
+    let started = Instant::now();
+    let refused = store.begin("alice").map(|_| ());
+    assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= LOCK_TIMEOUT && waited < LOCK_TIMEOUT * 2,
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn a_database_that_is_down_is_unavailable_at_once() {
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let mut config = postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(1)
+        .user("nobody")
+        .dbname("none");
+    let started = Instant::now();
+    assert!(matches!(
+        PostgresStore::open(config),
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert!(started.elapsed() < CONNECT_TIMEOUT);
+}
+
+#[test]
+fn a_store_reconnects_after_its_connections_were_killed() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    let store = &harness.store;
+    store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(1)))
+        .unwrap();
+    // What a server restart does to every idle connection of the pool.
+    harness
+        .admin()
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = '{}'",
+            harness.schema
+        ))
+        .unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(1)));
+    store
+        .begin("alice")
+        .unwrap()
+        .commit(Some(&sample_record(2)))
+        .unwrap();
+}
+
+#[test]
+fn the_schema_version_is_checked() {
+    let Some(harness) = PostgresHarness::with_schema_applied(false) else {
+        return;
+    };
+    let mut admin = harness.admin();
+    assert!(matches!(
+        check_schema(&mut admin),
+        Err(SchemaError::Missing)
+    ));
+    assert!(matches!(
+        PostgresStore::open(harness.config.clone()),
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert_eq!(upgrade_schema(&mut admin).unwrap(), (0, CURRENT_VERSION));
+    // Again: nothing to do.
+    assert_eq!(
+        upgrade_schema(&mut admin).unwrap(),
+        (CURRENT_VERSION, CURRENT_VERSION)
+    );
+    assert_eq!(check_schema(&mut admin).unwrap(), CURRENT_VERSION);
+    let newer = CURRENT_VERSION as i32 + 1;
+    admin
+        .execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&newer],
+        )
+        .unwrap();
+    assert!(matches!(
+        check_schema(&mut admin),
+        Err(SchemaError::Newer { .. })
+    ));
+    assert!(matches!(
+        upgrade_schema(&mut admin),
+        Err(SchemaError::Newer { .. })
+    ));
+}
+
+/// `cargo test --release -p twofactord store::postgres::tests::begin_and_commit_time --
+/// --ignored --nocapture`: the median of one `begin` + `commit`, PostgreSQL against files.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn begin_and_commit_time() {
+    const ROUNDS: usize = 200;
+    fn median(store: &dyn Store) -> std::time::Duration {
+        store
+            .begin("alice")
+            .unwrap()
+            .commit(Some(&sample_record(0)))
+            .unwrap();
+        let mut times: Vec<_> = (0..ROUNDS as u64)
+            .map(|step| {
+                let started = Instant::now();
+                let transaction = store.begin("alice").unwrap();
+                transaction.commit(Some(&sample_record(step))).unwrap();
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[ROUNDS / 2]
+    }
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::store::FileStore::open(&dir.path().join("state")).unwrap();
+    let on_postgres = median(&harness.store);
+    let on_files = median(&files);
+    println!(
+        "begin+commit, median of {ROUNDS}: PostgreSQL {on_postgres:?}, files {on_files:?}, \
+         ratio {:.2}",
+        on_postgres.as_secs_f64() / on_files.as_secs_f64()
+    );
+}
