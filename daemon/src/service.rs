@@ -356,10 +356,13 @@ impl Service {
         mut change: impl FnMut(&mut Option<UserRecord>, Option<&StoreError>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         for _ in 0..CONFLICT_RETRIES {
-            let transaction = self
-                .store
-                .begin(user)
-                .map_err(|error| self.store_failure(user, &error))?;
+            let transaction = match self.store.begin(user) {
+                Ok(transaction) => transaction,
+                // The user's lock was not had in time (a shared backend's lock timeout):
+                // waiting again would outlast the login's deadline.
+                Err(StoreError::Conflict) => return Err(self.kept_changing(user)),
+                Err(error) => return Err(self.store_failure(user, &error)),
+            };
             let (before, unreadable) = match transaction.current() {
                 Ok(record) => (record.clone(), None),
                 Err(error) => (None, Some(error)),
@@ -375,13 +378,13 @@ impl Service {
                 Err(error) => return Err(self.store_failure(user, &error)),
             }
         }
-        self.log.warning(
-            Line::new("state-conflict")
-                .field("user", user)
-                .field("tries", CONFLICT_RETRIES)
-                .as_str(),
-        );
-        Err(Error::Busy(sentences::kept_changing(user)))
+        Err(self.kept_changing(user))
+    }
+
+    fn kept_changing(&self, user: &str) -> Error {
+        self.log
+            .warning(Line::new("state-conflict").field("user", user).as_str());
+        Error::Busy(sentences::kept_changing(user))
     }
 
     fn store_failure(&self, user: &str, error: &StoreError) -> Error {

@@ -18,6 +18,9 @@ struct Watched {
     /// Commits still to refuse with `Conflict`.
     conflicts: AtomicUsize,
     unavailable: AtomicBool,
+    /// `begin` reports `Conflict`, as a shared backend's lock timeout does.
+    busy_at_begin: AtomicBool,
+    begins: AtomicUsize,
     /// Runs once, right after the next commit (the user's lock released).
     after_commit: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
@@ -33,6 +36,10 @@ impl Store for Watched {
     }
 
     fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        if self.busy_at_begin.load(Ordering::SeqCst) {
+            self.begins.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Conflict);
+        }
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable {
                 reason: "down for the test".into(),
@@ -340,4 +347,14 @@ fn a_reset_and_an_import_after_a_checked_replace_drop_its_pending_enrollment() {
         Secret::from_base32(imported_secret).unwrap(),
         "the imported enrollment stands"
     );
+}
+
+#[test]
+fn a_lock_not_had_in_time_is_busy_at_once() {
+    let (store, _witness, service) = watched_service(POLICY);
+    let (secret, _) = enroll_in(&service, "alice", 1001, T0);
+    store.busy_at_begin.store(true, Ordering::SeqCst);
+    let login = service.verify(&root(), "alice", &code(&secret, T0 + 30), &ctx(), T0 + 30);
+    assert!(matches!(login, Err(Error::Busy(_))), "{login:?}");
+    assert_eq!(store.begins.load(Ordering::SeqCst), 1, "no second wait");
 }
