@@ -79,6 +79,20 @@ fn another_key_id_does_not_open() {
 }
 
 #[test]
+fn the_key_id_is_bound_even_for_the_same_sealing_key() {
+    // Only a forged key can share a sealing key under another id; the binding must still hold.
+    let real = key(1);
+    let forged = FleetKey {
+        key_id: key(2).key_id(),
+        ..real.clone()
+    };
+    let mut sealed = seal(&FleetKeys::new(real, vec![]), "alice", "e1", &secret()).unwrap();
+    sealed.key_id = forged.key_id();
+    let forged_keys = FleetKeys::new(forged, vec![]);
+    assert_eq!(open(&forged_keys, "alice", "e1", &sealed), Err(OpenError));
+}
+
+#[test]
 fn a_key_this_host_lacks_does_not_open() {
     let sealed = seal(&keys(&[1]), "alice", "e1", &secret()).unwrap();
     assert_eq!(open(&keys(&[2]), "alice", "e1", &sealed), Err(OpenError));
@@ -260,27 +274,33 @@ fn sealed_form_known_answer() {
     assert_eq!(open(&keys, "alice", "e1", &parsed).unwrap(), secret());
 }
 
+/// How key bytes would look in a Debug output: hex, or a list of numbers.
+fn shown_forms(bytes: &[u8]) -> [String; 2] {
+    let numbers: Vec<String> = bytes[..4].iter().map(u8::to_string).collect();
+    [hex::encode(&bytes[..6]), numbers.join(", ")]
+}
+
 #[test]
 fn debug_never_shows_key_bytes() {
     let keys = parse(COUNTING_KEY).unwrap();
-    let shown = format!("{keys:?} {:?}", keys.sealing_key());
+    let key = keys.sealing_key();
+    let shown = format!("{keys:?} {key:?} {keys:#?}");
     assert!(shown.contains("redacted"), "{shown}");
-    assert!(!shown.contains(COUNTING_KEY), "{shown}");
-    assert!(!shown.contains("AAECAwQF"), "{shown}");
-    assert!(
-        !shown.contains("00, 1, 2") && !shown.contains("0, 1, 2, 3"),
-        "{shown}"
-    );
-    let sealing = hex::encode(*derive(
-        &core::array::from_fn(|i| i as u8),
-        SEALING_KEY_LABEL,
-    ));
-    assert!(!shown.contains(&sealing[..8]), "{shown}");
+    assert!(!shown.contains(&COUNTING_KEY[..8]), "{shown}");
+    // A raw key that is not a counting sequence, so "0, 1, 2, 3" cannot hide elsewhere.
+    let raw: [u8; KEY_LEN] = core::array::from_fn(|i| 200 - i as u8);
+    let other = FleetKey::from_bytes(&raw);
+    let shown_other = format!("{other:?} {other:#?}");
+    for form in shown_forms(&raw)
+        .into_iter()
+        .chain(shown_forms(other.sealing_key.as_slice()))
+        .chain(shown_forms(key.sealing_key.as_slice()))
+    {
+        assert!(!shown.contains(&form), "{form} in {shown}");
+        assert!(!shown_other.contains(&form), "{form} in {shown_other}");
+    }
     // The verifier is not secret, but a log has no use for it either.
-    assert!(
-        !shown.contains(&keys.sealing_key().verifier()[..16]),
-        "{shown}"
-    );
+    assert!(!shown.contains(&key.verifier()[..16]), "{shown}");
 }
 
 #[test]
