@@ -18,6 +18,7 @@ pub mod record;
 pub mod refusals;
 pub mod reload;
 pub mod rules;
+pub mod seal;
 pub mod secret;
 pub mod sentences;
 pub mod service;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use twofactor_config::Config;
 use twofactord::accounts::{Accounts, SystemAccounts};
 use twofactord::config_check;
@@ -17,8 +17,10 @@ use twofactord::store::FileStore;
 
 /// The twofactor daemon: owns TOTP secrets, backup codes, replay and lockout state.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// D-Bus address to serve on; default: $DBUS_SYSTEM_BUS_ADDRESS, else the system bus.
     #[arg(long, value_name = "ADDR")]
     bus_address: Option<String>,
@@ -37,12 +39,53 @@ struct Args {
     syslog_socket: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Storage commands: run on the host, next to the files; no running daemon needed.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StorageCommand {
+    /// Write a new random 256-bit fleet key to PATH (which must not exist): root, mode 0600.
+    NewKey {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+}
+
+fn run_storage_command(command: StorageCommand) -> ExitCode {
+    match command {
+        StorageCommand::NewKey { path } => {
+            if !nix::unistd::geteuid().is_root() {
+                eprintln!("twofactord: storage new-key: run it as root, so root owns the key");
+                return ExitCode::from(1);
+            }
+            match twofactord::seal::write_new_key_file(&path) {
+                Ok(key_id) => {
+                    // The key id is not secret; it tells keys apart during a rotation.
+                    println!("{}: new fleet key, key id {key_id}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("twofactord: storage new-key: {}: {error}", path.display());
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
 /// How often freed memory is given back to the system.
 const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn main() -> ExitCode {
     memory::give_large_buffers_back();
     let args = Args::parse();
+    if let Some(Command::Storage(command)) = args.command {
+        return run_storage_command(command);
+    }
     // First, so that a SIGHUP while the daemon starts is a reload, not its end.
     let hangups = match reload::catch_sighup() {
         Ok(hangups) => hangups,
