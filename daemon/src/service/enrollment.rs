@@ -311,17 +311,21 @@ impl Service {
             {
                 return Ok(Err(refused));
             }
-            let (plain, hashes): (_, BackupCodeHashes) = backup::generate(BACKUP_CODE_COUNT)
-                .map_err(|_| internal("backup codes could not be made"))?;
+            // Codes that cannot be made are an error, but the code given stays spent.
+            let Ok((plain, hashes)) = backup::generate(BACKUP_CODE_COUNT) else {
+                return Ok(Ok(None));
+            };
+            let hashes: BackupCodeHashes = hashes;
             record
                 .enrollment
                 .as_mut()
                 .ok_or_else(not_enrolled)?
                 .backup_codes = hashes;
-            Ok(Ok(plain))
+            Ok(Ok(Some(plain)))
         })?;
-        let plain =
-            regenerated.map_err(|refused| self.change_refused(caller, user, refused, now))?;
+        let plain = regenerated
+            .map_err(|refused| self.change_refused(caller, user, refused, now))?
+            .ok_or_else(|| internal("backup codes could not be made"))?;
         self.log.info(
             self.event("backup-codes-regenerated", user, caller)
                 .as_str(),
