@@ -30,7 +30,8 @@ fn record(grace_started: u64) -> UserRecord {
     }
 }
 
-fn put(store: &dyn Store, user: &str, record: &UserRecord) {
+/// Store `record` for `user` in one transaction.
+pub(crate) fn put(store: &dyn Store, user: &str, record: &UserRecord) {
     store.begin(user).unwrap().commit(Some(record)).unwrap();
 }
 

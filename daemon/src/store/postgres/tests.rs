@@ -118,11 +118,7 @@ fn a_removal_marks_the_row_and_keeps_no_record() {
         return;
     };
     let store = &harness.store;
-    store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(3)))
-        .unwrap();
+    conformance::put(store, "alice", &sample_record(3));
     store.begin("alice").unwrap().commit(None).unwrap();
     let row = harness
         .admin()
@@ -133,11 +129,7 @@ fn a_removal_marks_the_row_and_keeps_no_record() {
         .unwrap();
     assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (true, true));
     // Enrolled again: the same row, no longer marked.
-    store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(4)))
-        .unwrap();
+    conformance::put(store, "alice", &sample_record(4));
     let marked: bool = harness
         .admin()
         .query_one(
@@ -169,12 +161,7 @@ fn a_row_of_an_unknown_encoding_is_corrupt() {
     let Some(harness) = PostgresHarness::new() else {
         return;
     };
-    harness
-        .store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(1)))
-        .unwrap();
+    conformance::put(&harness.store, "alice", &sample_record(1));
     harness
         .admin()
         .batch_execute("UPDATE users SET record_encoding = 9")
@@ -191,11 +178,7 @@ fn a_lock_held_too_long_is_a_conflict() {
         return;
     };
     let store = &harness.store;
-    store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(1)))
-        .unwrap();
+    conformance::put(store, "alice", &sample_record(1));
     let _held = store.begin("alice").unwrap();
     let started = Instant::now();
     let refused = store.begin("alice").map(|_| ());
@@ -230,11 +213,7 @@ fn a_store_reconnects_after_its_connections_were_killed() {
         return;
     };
     let store = &harness.store;
-    store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(1)))
-        .unwrap();
+    conformance::put(store, "alice", &sample_record(1));
     // What a server restart does to every idle connection of the pool.
     harness
         .admin()
@@ -245,11 +224,7 @@ fn a_store_reconnects_after_its_connections_were_killed() {
         ))
         .unwrap();
     assert_eq!(store.load("alice").unwrap(), Some(sample_record(1)));
-    store
-        .begin("alice")
-        .unwrap()
-        .commit(Some(&sample_record(2)))
-        .unwrap();
+    conformance::put(store, "alice", &sample_record(2));
 }
 
 #[test]
@@ -297,11 +272,7 @@ fn the_schema_version_is_checked() {
 fn begin_and_commit_time() {
     const ROUNDS: usize = 200;
     fn median(store: &dyn Store) -> std::time::Duration {
-        store
-            .begin("alice")
-            .unwrap()
-            .commit(Some(&sample_record(0)))
-            .unwrap();
+        conformance::put(store, "alice", &sample_record(0));
         let mut times: Vec<_> = (0..ROUNDS as u64)
             .map(|step| {
                 let started = Instant::now();
