@@ -15,10 +15,12 @@ pub mod human;
 mod lockout;
 pub mod login_source;
 mod network;
+pub mod storage;
 pub use bounded::{Digits, FailureLimit, Period, Seconds, Window};
 pub use lockout::{LOCK_LEVEL_MEMORY_SECONDS, LockoutConfig, SECONDS_PER_YEAR};
 pub use login_source::{LoginSource, Source};
 pub use network::{LOCAL_MEANS, LoginOrigin};
+pub use storage::{Backend, StorageConfig, TlsMode};
 // Their names cross the bus too, so the contract owns them; this file spells them the same way.
 pub use twofactor_proto::{Algorithm, Policy};
 
@@ -36,6 +38,7 @@ pub struct Config {
     pub enrollment: EnrollmentConfig,
     pub notify: CommandConfig,
     pub delivery: CommandConfig,
+    pub storage: StorageConfig,
 }
 
 /// `[policy]`: a user entry wins, then the strictest of the user's groups, then the default.
