@@ -22,6 +22,7 @@ pub mod seal;
 pub mod secret;
 pub mod sentences;
 pub mod service;
+pub mod storage_command;
 pub mod store;
 pub mod throttle;
 pub mod totp;

@@ -13,6 +13,7 @@ use twofactord::log::{EventLog, Line, SyslogLog};
 use twofactord::memory;
 use twofactord::reload;
 use twofactord::service::Service;
+use twofactord::storage_command::{self, StorageCommand};
 use twofactord::store::FileStore;
 
 /// The twofactor daemon: owns TOTP secrets, backup codes, replay and lockout state.
@@ -46,37 +47,6 @@ enum Command {
     Storage(StorageCommand),
 }
 
-#[derive(Debug, Subcommand)]
-enum StorageCommand {
-    /// Write a new random 256-bit fleet key to PATH (which must not exist): root, mode 0600.
-    NewKey {
-        #[arg(value_name = "PATH")]
-        path: PathBuf,
-    },
-}
-
-fn run_storage_command(command: StorageCommand) -> ExitCode {
-    match command {
-        StorageCommand::NewKey { path } => {
-            if !nix::unistd::geteuid().is_root() {
-                eprintln!("twofactord: storage new-key: run it as root, so root owns the key");
-                return ExitCode::from(1);
-            }
-            match twofactord::seal::write_new_key_file(&path) {
-                Ok(key_id) => {
-                    // The key id is not secret; it tells keys apart during a rotation.
-                    println!("{}: new fleet key, key id {key_id}", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("twofactord: storage new-key: {}: {error}", path.display());
-                    ExitCode::from(1)
-                }
-            }
-        }
-    }
-}
-
 /// How often freed memory is given back to the system.
 const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -84,7 +54,7 @@ fn main() -> ExitCode {
     memory::give_large_buffers_back();
     let args = Args::parse();
     if let Some(Command::Storage(command)) = args.command {
-        return run_storage_command(command);
+        return storage_command::run(command);
     }
     // First, so that a SIGHUP while the daemon starts is a reload, not its end.
     let hangups = match reload::catch_sighup() {
