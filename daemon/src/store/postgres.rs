@@ -2,19 +2,23 @@
 //! `SELECT … FOR UPDATE` for the length of a transaction, in the same text format as the
 //! files (through the seam in `row`). Rows are never deleted: a removal marks the row.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::{Client, NoTls};
 
 use super::{Store, StoreError, Transaction};
+use crate::log::EventLog;
 use crate::record::UserRecord;
+use crate::seal::FleetKeys;
 
+mod health;
 mod row;
 pub mod schema;
 
-pub use row::{StoredRecord, from_row, to_row};
+pub use health::{CLOCK_SKEW_LOGGED, Health, PROBE_INTERVAL};
+pub use row::{StoredRecord, enrollment_id, from_row, sealing_key_id, to_row};
 pub use schema::{SchemaError, check_schema, upgrade_schema};
 
 /// How long a transaction waits for another host's hold on the same user: well under the
@@ -31,18 +35,26 @@ pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Idle connections kept for the next transaction.
 const IDLE_CONNECTIONS: usize = 8;
 
-type Connector = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
+pub type Connector = dyn Fn() -> Result<Client, postgres::Error> + Send + Sync;
 
 /// The store on one database (a multi-host URL follows the writable one).
 pub struct PostgresStore {
+    database: Arc<Database>,
+}
+
+/// What the store and its probe thread share.
+struct Database {
     connect: Box<Connector>,
     idle: Mutex<Vec<Client>>,
+    keys: FleetKeys,
+    health: Health,
 }
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("PostgresStore")
+            .field("up", &self.database.health.is_up())
             .finish_non_exhaustive()
     }
 }
@@ -96,59 +108,85 @@ fn valid(user: &str) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
-    /// The store at `config`, without TLS (the connector with TLS comes with the
-    /// `[storage]` configuration). Fails if the database is down or its schema is not one
-    /// this daemon supports.
-    pub fn open(mut config: postgres::Config) -> Result<PostgresStore, StoreError> {
+    /// The store at `config`, without TLS (`connect::connector` builds the connector the
+    /// daemon uses). Fails if the database is down, its schema is not one this daemon
+    /// supports, or `keys` is not the database's fleet key.
+    pub fn open(
+        mut config: postgres::Config,
+        keys: FleetKeys,
+        log: Arc<dyn EventLog>,
+    ) -> Result<PostgresStore, StoreError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
-        PostgresStore::with_connector(Box::new(move || config.connect(NoTls)))
+        PostgresStore::open_with(Box::new(move || config.connect(NoTls)), keys, log)
     }
 
-    /// The store on connections `connect` opens.
-    pub fn with_connector(connect: Box<Connector>) -> Result<PostgresStore, StoreError> {
-        let store = PostgresStore {
-            connect,
-            idle: Mutex::new(Vec::new()),
-        };
-        let mut client = store.connect()?;
-        check_schema(&mut client).map_err(|error| match error {
-            SchemaError::Database(error) => db(error),
-            other => StoreError::Unavailable {
-                reason: other.to_string(),
-            },
-        })?;
-        store.give_back(client);
+    /// [`PostgresStore::start`], failing at once if the first connection fails: for the
+    /// storage commands and `--check-config --connect`, which report and exit.
+    pub fn open_with(
+        connect: Box<Connector>,
+        keys: FleetKeys,
+        log: Arc<dyn EventLog>,
+    ) -> Result<PostgresStore, StoreError> {
+        let store = PostgresStore::unconnected(connect, keys, log);
+        let client = store.database.connect()?;
+        store.database.give_back(client);
         Ok(store)
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn connect(&self) -> Result<Client, StoreError> {
-        let mut client = (self.connect)().map_err(db)?;
-        client
-            .batch_execute(&format!(
-                "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
-                STATEMENT_TIMEOUT.as_millis(),
-                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
-            ))
-            .map_err(db)?;
-        Ok(client)
-    }
-
-    fn give_back(&self, client: Client) {
-        let mut idle = self.idle();
-        if idle.len() < IDLE_CONNECTIONS && !client.is_closed() {
-            idle.push(client);
+    /// The daemon's store: never fails. If the database cannot be used now, the breaker
+    /// opens (logged once) and a probe connects as soon as it can.
+    pub fn start(
+        connect: Box<Connector>,
+        keys: FleetKeys,
+        log: Arc<dyn EventLog>,
+    ) -> PostgresStore {
+        let store = PostgresStore::unconnected(connect, keys, log);
+        match store.database.connect() {
+            Ok(client) => store.database.give_back(client),
+            // Logged once by the breaker, which keeps probing.
+            Err(error) => drop(store.observe(Err::<(), _>(error))),
         }
+        store
+    }
+
+    fn unconnected(
+        connect: Box<Connector>,
+        keys: FleetKeys,
+        log: Arc<dyn EventLog>,
+    ) -> PostgresStore {
+        PostgresStore {
+            database: Arc::new(Database {
+                connect,
+                idle: Mutex::new(Vec::new()),
+                keys,
+                health: Health::new(log),
+            }),
+        }
+    }
+
+    /// Whether the database answered last time, and why not if it did not.
+    pub fn health(&self) -> Result<(), StoreError> {
+        self.database.health.check()
+    }
+
+    /// Feed `result` to the breaker, starting a probe if it just opened.
+    fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.database.health.observe(&result) {
+            let database = self.database.clone();
+            let spawned = std::thread::Builder::new()
+                .name("twofactord-probe".into())
+                .spawn(move || database.probe_until_up());
+            if spawned.is_err() {
+                // No thread: the next operation tries the database itself.
+                self.database.health.recover();
+            }
+        }
+        result
     }
 
     /// Run `first` on a connection: an idle one if there is one, and if that one turns out
@@ -158,7 +196,8 @@ impl PostgresStore {
         &self,
         mut first: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<(Client, T), StoreError> {
-        let pooled = self.idle().pop();
+        self.database.health.check()?;
+        let pooled = self.database.idle().pop();
         if let Some(mut client) = pooled {
             match first(&mut client) {
                 Ok(value) => return Ok((client, value)),
@@ -166,12 +205,13 @@ impl PostgresStore {
                 Err(_) => {}
             }
         }
-        let mut client = self.connect()?;
+        let mut client = self.database.connect()?;
         let value = first(&mut client).map_err(db)?;
         Ok((client, value))
     }
 
     fn read(
+        &self,
         client: &mut Client,
         user: &str,
         query: &str,
@@ -179,35 +219,28 @@ impl PostgresStore {
         let Some(row) = client.query_opt(query, &[&user])? else {
             return Ok(None);
         };
+        self.database.health.observe_clock(row.get(3));
         let encoding: Option<i16> = row.get(0);
         let bytes: Option<Vec<u8>> = row.get(1);
+        let sealed_secret: Option<String> = row.get(2);
         Ok(encoding.zip(bytes).map(|(encoding, bytes)| StoredRecord {
             encoding,
             bytes: zeroize::Zeroizing::new(bytes),
+            sealed_secret,
         }))
     }
-}
 
-const SELECT: &str = "SELECT record_encoding, record FROM users WHERE name = $1";
-const SELECT_FOR_UPDATE: &str =
-    "SELECT record_encoding, record FROM users WHERE name = $1 FOR UPDATE";
-/// A user without a row has nothing to lock: a placeholder row (no record) gives two
-/// transactions on a new user one row to wait on. Rolled back with its transaction.
-const INSERT_PLACEHOLDER: &str = "INSERT INTO users (name) VALUES ($1) ON CONFLICT DO NOTHING";
-
-fn decode(user: &str, stored: Option<StoredRecord>) -> Result<Option<UserRecord>, StoreError> {
-    stored.map(|stored| from_row(user, &stored)).transpose()
-}
-
-impl Store for PostgresStore {
-    fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
-        valid(user)?;
-        let (client, stored) = self.with_client(|client| Self::read(client, user, SELECT))?;
-        self.give_back(client);
-        decode(user, stored)
+    fn decode(
+        &self,
+        user: &str,
+        stored: Option<StoredRecord>,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        stored
+            .map(|stored| from_row(user, &stored, &self.database.keys))
+            .transpose()
     }
 
-    fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
+    fn begin_transaction(&self, user: &str) -> Result<PostgresTransaction<'_>, StoreError> {
         valid(user)?;
         let (client, ()) = self.with_client(|client| {
             client.batch_execute(&format!(
@@ -223,23 +256,132 @@ impl Store for PostgresStore {
             current: Ok(None),
         };
         let client = transaction.client()?;
-        let mut stored = Self::read(client, user, SELECT_FOR_UPDATE);
+        let mut stored = self.read(client, user, SELECT_FOR_UPDATE);
         if matches!(stored, Ok(None)) {
             client.execute(INSERT_PLACEHOLDER, &[&user]).map_err(db)?;
-            stored = Self::read(client, user, SELECT_FOR_UPDATE);
+            stored = self.read(client, user, SELECT_FOR_UPDATE);
         }
-        transaction.current = decode(user, stored.map_err(db)?);
-        Ok(Box::new(transaction))
+        transaction.current = self.decode(user, stored.map_err(db)?);
+        Ok(transaction)
+    }
+}
+
+impl Database {
+    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new connection, checked: its timeouts set, the schema one this daemon supports,
+    /// the fleet key the database's.
+    fn connect(&self) -> Result<Client, StoreError> {
+        let mut client = (self.connect)().map_err(db)?;
+        client
+            .batch_execute(&format!(
+                "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                STATEMENT_TIMEOUT.as_millis(),
+                IDLE_IN_TRANSACTION_TIMEOUT.as_millis()
+            ))
+            .map_err(db)?;
+        check_schema(&mut client).map_err(|error| match error {
+            SchemaError::Database(error) => db(error),
+            other => StoreError::Unavailable {
+                reason: other.to_string(),
+            },
+        })?;
+        let database_seconds = check_fleet_key(&mut client, &self.keys)?;
+        self.health.observe_clock(database_seconds);
+        Ok(client)
+    }
+
+    fn give_back(&self, client: Client) {
+        let mut idle = self.idle();
+        if idle.len() < IDLE_CONNECTIONS && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
+    fn probe_until_up(&self) {
+        loop {
+            std::thread::sleep(PROBE_INTERVAL);
+            if let Ok(client) = self.connect() {
+                self.give_back(client);
+                self.health.recover();
+                return;
+            }
+        }
+    }
+}
+
+/// Check that `keys` holds the key the database's rows are sealed with, recording this
+/// host's sealing key if the database has none yet (a new fleet). Returns the database's
+/// clock (Unix seconds).
+pub fn check_fleet_key(client: &mut Client, keys: &FleetKeys) -> Result<f64, StoreError> {
+    let sealing = keys.sealing_key();
+    client
+        .execute(
+            "INSERT INTO fleet_key (key_id, verifier)
+             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM fleet_key)
+             ON CONFLICT DO NOTHING",
+            &[&sealing.key_id().to_string(), &sealing.verifier()],
+        )
+        .map_err(db)?;
+    let row = client
+        .query_one(
+            "SELECT key_id, verifier, extract(epoch FROM clock_timestamp())::float8
+             FROM fleet_key",
+            &[],
+        )
+        .map_err(db)?;
+    let (key_id, verifier): (String, String) = (row.get(0), row.get(1));
+    keys.check_verifier(&key_id, &verifier)
+        .map_err(|mismatch| StoreError::Unavailable {
+            reason: mismatch.to_string(),
+        })?;
+    Ok(row.get(2))
+}
+
+/// The row, and the database's clock, read in the same round trip.
+const SELECT: &str = "SELECT record_encoding, record, sealed_secret,
+     extract(epoch FROM clock_timestamp())::float8 FROM users WHERE name = $1";
+const SELECT_FOR_UPDATE: &str = "SELECT record_encoding, record, sealed_secret,
+     extract(epoch FROM clock_timestamp())::float8 FROM users WHERE name = $1 FOR UPDATE";
+/// A user without a row has nothing to lock: a placeholder row (no record) gives two
+/// transactions on a new user one row to wait on. Rolled back with its transaction.
+const INSERT_PLACEHOLDER: &str = "INSERT INTO users (name) VALUES ($1) ON CONFLICT DO NOTHING";
+
+impl Store for PostgresStore {
+    fn load(&self, user: &str) -> Result<Option<UserRecord>, StoreError> {
+        valid(user)?;
+        let loaded = self
+            .with_client(|client| self.read(client, user, SELECT))
+            .map(|(client, stored)| {
+                self.database.give_back(client);
+                stored
+            });
+        self.observe(loaded.and_then(|stored| self.decode(user, stored)))
+    }
+
+    fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
+        let transaction = self.begin_transaction(user);
+        self.observe(transaction)
+            .map(|transaction| Box::new(transaction) as Box<dyn Transaction + '_>)
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
-        let (client, rows) = self.with_client(|client| {
+        let listed = self.with_client(|client| {
             client.query("SELECT name FROM users WHERE record IS NOT NULL", &[])
-        })?;
-        self.give_back(client);
+        });
+        let (client, rows) = self.observe(listed)?;
+        self.database.give_back(client);
         let mut users: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         users.sort();
         Ok(users)
+    }
+
+    fn clock_offset(&self) -> i64 {
+        self.database.health.clock_offset()
     }
 }
 
@@ -260,20 +402,25 @@ impl PostgresTransaction<'_> {
 
     fn write(&mut self, record: Option<&UserRecord>) -> Result<(), StoreError> {
         let stored = record
-            .map(|record| to_row(&self.user, record))
+            .map(|record| to_row(&self.user, record, &self.store.database.keys))
             .transpose()?;
-        let (encoding, bytes) = match &stored {
-            Some(stored) => (Some(stored.encoding), Some(stored.bytes.as_slice())),
-            None => (None, None),
+        let (encoding, bytes, sealed_secret) = match &stored {
+            Some(stored) => (
+                Some(stored.encoding),
+                Some(stored.bytes.as_slice()),
+                stored.sealed_secret.as_deref(),
+            ),
+            None => (None, None, None),
         };
         let user = self.user.clone();
         let client = self.client()?;
         client
             .execute(
-                "UPDATE users SET record_encoding = $2, record = $3, updated_at = now(),
+                "UPDATE users SET record_encoding = $2, record = $3, sealed_secret = $4,
+                     updated_at = now(),
                      removed_at = CASE WHEN $3::bytea IS NULL THEN now() END
                  WHERE name = $1",
-                &[&user, &encoding, &bytes],
+                &[&user, &encoding, &bytes, &sealed_secret],
             )
             .map_err(db)?;
         client.batch_execute("COMMIT").map_err(db)
@@ -290,10 +437,10 @@ impl Transaction for PostgresTransaction<'_> {
         if written.is_ok()
             && let Some(client) = self.client.take()
         {
-            self.store.give_back(client);
+            self.store.database.give_back(client);
         }
         // On failure the drop rolls back whatever is left, or discards the connection.
-        written
+        self.store.observe(written)
     }
 }
 
@@ -302,7 +449,7 @@ impl Drop for PostgresTransaction<'_> {
         if let Some(mut client) = self.client.take()
             && client.batch_execute("ROLLBACK").is_ok()
         {
-            self.store.give_back(client);
+            self.store.database.give_back(client);
         }
     }
 }

@@ -4,12 +4,16 @@
 use postgres::Client;
 
 /// Every migration, in order: `MIGRATIONS[i]` makes version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_users.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_users.sql"),
+    include_str!("schema/0002_sealed_secrets.sql"),
+];
 
 /// The schema this daemon writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
 /// The oldest schema this daemon still works on.
-pub const OLDEST_SUPPORTED: u32 = 1;
+/// Version 2 moved the secret into `sealed_secret`: a daemon that seals needs it.
+pub const OLDEST_SUPPORTED: u32 = 2;
 
 /// Serializes `upgrade_schema` across hosts (an arbitrary constant: "2fa schema").
 const UPGRADE_LOCK: i64 = 0x2fa5_c4e3;

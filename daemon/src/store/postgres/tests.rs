@@ -2,11 +2,13 @@
 //! `TWOFACTOR_TEST_POSTGRES_URL` (scripts/test starts one). Each test gets a schema of its
 //! own. Without the variable the tests are skipped, except in CI, where they fail.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use super::schema::CURRENT_VERSION;
 use super::*;
+use crate::log::MemoryLog;
 use crate::store::conformance;
 use crate::store::tests::sample_record;
 
@@ -31,6 +33,21 @@ struct PostgresHarness {
     admin: Mutex<Client>,
     schema: String,
     store: PostgresStore,
+}
+
+pub(crate) fn test_keys(byte: u8) -> FleetKeys {
+    FleetKeys::new(crate::seal::FleetKey::from_bytes(&[byte; 32]), Vec::new())
+}
+
+fn open(config: postgres::Config) -> Result<PostgresStore, StoreError> {
+    open_with_log(config, Arc::new(MemoryLog::default()))
+}
+
+fn open_with_log(
+    config: postgres::Config,
+    log: Arc<dyn crate::log::EventLog>,
+) -> Result<PostgresStore, StoreError> {
+    PostgresStore::open(config, test_keys(7), log)
 }
 
 fn connect(config: &postgres::Config) -> Client {
@@ -58,13 +75,14 @@ impl PostgresHarness {
             upgrade_schema(&mut admin).unwrap();
         }
         let store = if applied {
-            PostgresStore::open(config.clone()).unwrap()
+            open(config.clone()).unwrap()
         } else {
             // Not opened: the tests of an absent schema open it themselves.
-            PostgresStore {
-                connect: Box::new(|| Err(postgres::Error::__private_api_timeout())),
-                idle: Mutex::new(Vec::new()),
-            }
+            PostgresStore::unconnected(
+                Box::new(|| Err(postgres::Error::__private_api_timeout())),
+                test_keys(7),
+                Arc::new(MemoryLog::default()),
+            )
         };
         Some(PostgresHarness {
             config,
@@ -83,7 +101,7 @@ impl PostgresHarness {
 
 impl Drop for PostgresHarness {
     fn drop(&mut self) {
-        self.store.idle().clear();
+        self.store.database.idle().clear();
         let schema = self.schema.clone();
         let _ = self
             .admin()
@@ -106,7 +124,7 @@ impl conformance::Harness for PostgresHarness {
     }
 
     fn second_daemon(&self) -> Option<Box<dyn Store + '_>> {
-        Some(Box::new(PostgresStore::open(self.config.clone()).unwrap()))
+        Some(Box::new(open(self.config.clone()).unwrap()))
     }
 }
 
@@ -200,10 +218,7 @@ fn a_database_that_is_down_is_unavailable_at_once() {
         .user("nobody")
         .dbname("none");
     let started = Instant::now();
-    assert!(matches!(
-        PostgresStore::open(config),
-        Err(StoreError::Unavailable { .. })
-    ));
+    assert!(matches!(open(config), Err(StoreError::Unavailable { .. })));
     assert!(started.elapsed() < CONNECT_TIMEOUT);
 }
 
@@ -238,7 +253,7 @@ fn the_schema_version_is_checked() {
         Err(SchemaError::Missing)
     ));
     assert!(matches!(
-        PostgresStore::open(harness.config.clone()),
+        open(harness.config.clone()),
         Err(StoreError::Unavailable { .. })
     ));
     assert_eq!(upgrade_schema(&mut admin).unwrap(), (0, CURRENT_VERSION));
@@ -296,4 +311,139 @@ fn begin_and_commit_time() {
          ratio {:.2}",
         on_postgres.as_secs_f64() / on_files.as_secs_f64()
     );
+}
+
+#[test]
+fn a_dump_of_the_rows_holds_no_secret_in_clear() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    let record = sample_record(3);
+    conformance::put(&harness.store, "alice", &record);
+    let secret = record.enrollment.unwrap().totp.secret;
+    let row = harness
+        .admin()
+        .query_one(
+            "SELECT convert_from(record, 'UTF8'), sealed_secret, record_encoding FROM users",
+            &[],
+        )
+        .unwrap();
+    let (text, sealed, encoding): (String, String, i16) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(encoding, 2);
+    for column in [&text, &sealed] {
+        assert!(!column.contains(secret.to_base32().as_str()), "{column}");
+        assert!(
+            !column.contains(&hex::encode(secret.as_bytes())),
+            "{column}"
+        );
+    }
+    assert_eq!(
+        sealing_key_id(&sealed),
+        Some(test_keys(7).sealing_key().key_id())
+    );
+}
+
+#[test]
+fn a_host_with_another_fleet_key_serves_no_fleet_user() {
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    conformance::put(&harness.store, "alice", &sample_record(3));
+    let refused = PostgresStore::open(
+        harness.config.clone(),
+        test_keys(8),
+        Arc::new(MemoryLog::default()),
+    );
+    let Err(StoreError::Unavailable { reason }) = refused else {
+        panic!("a wrong key was accepted: {refused:?}");
+    };
+    assert!(reason.contains("fleet key"), "{reason}");
+    // Started anyway, as the daemon does: every call refused, and one log line for all.
+    let log = Arc::new(MemoryLog::default());
+    let config = harness.config.clone();
+    let started = PostgresStore::start(
+        Box::new(move || config.connect(NoTls)),
+        test_keys(8),
+        log.clone(),
+    );
+    for _ in 0..3 {
+        assert!(matches!(
+            started.load("alice"),
+            Err(StoreError::Unavailable { .. })
+        ));
+        assert!(started.begin("alice").is_err());
+    }
+    let lines = log.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("fleet-unavailable") && lines[0].contains("fleet key"));
+    // A key file with the database's key second still opens every row.
+    let rotated = FleetKeys::new(
+        crate::seal::FleetKey::from_bytes(&[8; 32]),
+        vec![crate::seal::FleetKey::from_bytes(&[7; 32])],
+    );
+    let store = PostgresStore::open(
+        harness.config.clone(),
+        rotated,
+        Arc::new(MemoryLog::default()),
+    )
+    .unwrap();
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(3)));
+}
+
+#[test]
+fn the_breaker_refuses_at_once_while_down_and_closes_when_the_database_answers() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let Some(harness) = PostgresHarness::new() else {
+        return;
+    };
+    conformance::put(&harness.store, "alice", &sample_record(3));
+    let down = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (config, is_down, counted) = (harness.config.clone(), down.clone(), attempts.clone());
+    let log = Arc::new(MemoryLog::default());
+    let store = PostgresStore::start(
+        Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            if is_down.load(Ordering::SeqCst) {
+                let mut nowhere = postgres::Config::new();
+                nowhere.host("127.0.0.1").port(1).user("nobody");
+                return nowhere.connect(NoTls);
+            }
+            config.connect(NoTls)
+        }),
+        test_keys(7),
+        log.clone(),
+    );
+    assert_eq!(store.load("alice").unwrap(), Some(sample_record(3)));
+    // The outage: new connections refused, the pooled ones killed.
+    down.store(true, Ordering::SeqCst);
+    store.database.idle().clear();
+    let started = Instant::now();
+    assert!(matches!(
+        store.load("alice"),
+        Err(StoreError::Unavailable { .. })
+    ));
+    let tried = attempts.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        assert!(matches!(
+            store.begin("alice").map(|_| ()),
+            Err(StoreError::Unavailable { .. })
+        ));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Only the probe tries the database, not each of the 20 calls.
+    assert!(attempts.load(Ordering::SeqCst) <= tried + 2);
+    down.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + PROBE_INTERVAL * 10;
+    while store.load("alice").is_err() {
+        assert!(Instant::now() < deadline, "no recovery");
+        std::thread::sleep(PROBE_INTERVAL / 5);
+    }
+    let lines = log.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("fleet-unavailable") && lines[1].contains("fleet-available"));
 }
