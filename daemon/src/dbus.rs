@@ -41,7 +41,8 @@ fn refused(refusal: Refusal) -> Error {
     })
 }
 
-/// Unix seconds: the one place the daemon reads the clock.
+/// Unix seconds by this host's clock: the one place the daemon reads it. The service turns
+/// it into the store's clock ([`Service::now`]).
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -189,7 +190,7 @@ impl Daemon {
             }
             let caller = service.caller(&identity)?;
             service.authorize(&method, &caller, &user)?;
-            work(&service, &caller, now())
+            work(&service, &caller, service.now(now()))
         })
         .await
     }

@@ -10,6 +10,7 @@ pub mod authz;
 pub mod backup;
 pub mod config_check;
 pub mod dbus;
+pub mod fleet;
 pub mod identity;
 pub mod log;
 pub mod memory;

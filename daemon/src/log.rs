@@ -107,6 +107,20 @@ impl Line {
     }
 }
 
+/// Lines to stderr only: for commands an administrator runs by hand.
+#[derive(Debug, Default)]
+pub struct StderrLog;
+
+impl EventLog for StderrLog {
+    fn info(&self, line: &str) {
+        eprintln!("twofactord: {line}");
+    }
+
+    fn warning(&self, line: &str) {
+        eprintln!("twofactord: {line}");
+    }
+}
+
 #[cfg(any(test, feature = "test-doubles"))]
 /// Keeps lines in memory, for tests.
 #[derive(Debug, Default)]

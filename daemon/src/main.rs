@@ -9,6 +9,7 @@ use twofactor_config::Config;
 use twofactord::accounts::{Accounts, SystemAccounts};
 use twofactord::config_check;
 use twofactord::dbus::Daemon;
+use twofactord::fleet::{self, Stores};
 use twofactord::log::{EventLog, Line, SyslogLog};
 use twofactord::memory;
 use twofactord::reload;
@@ -35,6 +36,11 @@ struct Args {
     /// groups this machine does not know, the old "local") are printed one per line.
     #[arg(long)]
     check_config: bool,
+    /// With --check-config: also connect to the fleet's database and check TLS, the schema
+    /// and the fleet key (the unit's ExecStartPre does not: a database down at boot must not
+    /// keep the daemon from starting).
+    #[arg(long, requires = "check_config")]
+    connect: bool,
     /// syslog socket instead of /dev/log (for tests).
     #[arg(long, value_name = "PATH", hide = true)]
     syslog_socket: Option<PathBuf>,
@@ -76,14 +82,10 @@ fn main() -> ExitCode {
         }
     };
     if args.check_config {
-        for warning in config_check::warnings(&config, accounts.as_ref()) {
-            println!("warning: {warning}");
-        }
-        println!("{}: valid", args.config.display());
-        return ExitCode::SUCCESS;
+        return check_config(&args, &config, accounts.as_ref());
     }
     reload::log_warnings(&config, accounts.as_ref(), log.as_ref());
-    let store = match FileStore::open(&args.state_dir) {
+    let files = match FileStore::open(&args.state_dir) {
         Ok(store) => store,
         Err(error) => {
             eprintln!("twofactord: {error}");
@@ -95,12 +97,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let host = nix::unistd::gethostname()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = fleet::host_name(&config.storage);
+    let stores = Arc::new(Stores::new(Arc::new(files), &config.storage, log.clone()));
     let notifier = reload::notifier_for(&config, log.clone());
     let service = Arc::new(
-        Service::new(config, Arc::new(store), accounts.clone(), log.clone(), host)
+        Service::new(config, stores.clone(), accounts.clone(), log.clone(), host)
             .with_notifier(notifier),
     );
     if let Err(error) = reload::reload_on_sighup(
@@ -109,6 +110,7 @@ fn main() -> ExitCode {
         args.config.clone(),
         accounts,
         log.clone(),
+        Box::new(move |config: &Config| stores.reconfigure(&config.storage)),
     ) {
         eprintln!("twofactord: {error}");
         return ExitCode::from(1);
@@ -125,6 +127,40 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("twofactord: {error}");
             log.warning(Line::new("bus-error").field("error", &error).as_str());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--check-config [--connect]`: 2 if the file (or its `[storage]` section) is invalid, 1 if
+/// the database cannot be used, else 0.
+fn check_config(args: &Args, config: &Config, accounts: &dyn Accounts) -> ExitCode {
+    for warning in config_check::warnings(config, accounts) {
+        println!("warning: {warning}");
+    }
+    let problems = config.storage.problems();
+    if !problems.is_empty() {
+        for problem in problems {
+            eprintln!(
+                "twofactord: {}: [storage]: {problem}",
+                args.config.display()
+            );
+        }
+        return ExitCode::from(2);
+    }
+    println!("{}: valid", args.config.display());
+    if !args.connect || !config.storage.is_fleet() {
+        return ExitCode::SUCCESS;
+    }
+    match fleet::check_connection(&config.storage) {
+        Ok(report) => {
+            for line in report {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(problem) => {
+            eprintln!("twofactord: fleet database: {problem}");
             ExitCode::from(1)
         }
     }

@@ -103,12 +103,15 @@ pub fn reload_on_sighup(
     path: PathBuf,
     accounts: Arc<dyn Accounts>,
     log: Arc<dyn EventLog>,
+    after_reload: Box<dyn Fn(&Config) + Send>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("sighup".into())
         .spawn(move || {
             for _ in hangups.forever() {
-                reload(&service, &path, accounts.as_ref(), &log);
+                if reload(&service, &path, accounts.as_ref(), &log) {
+                    after_reload(&service.config());
+                }
             }
         })
         .map(|_| ())

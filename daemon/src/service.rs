@@ -204,6 +204,13 @@ impl Service {
 
     /// Put `config`, and the notifier of its `[notify]` command, in force for every later
     /// call (calls under way keep what they read).
+    /// `host_now` (this host's clock, Unix seconds) on the store's clock: a fleet counts
+    /// TOTP steps and stored times by its database's, so that a host with a fast clock
+    /// cannot push the shared replay watermark ahead.
+    pub fn now(&self, host_now: u64) -> u64 {
+        host_now.saturating_add_signed(self.store.clock_offset())
+    }
+
     pub fn replace_config(&self, config: Config, notifier: Arc<dyn Notifier>) {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
         *self.notifier.write().unwrap_or_else(|p| p.into_inner()) = notifier;

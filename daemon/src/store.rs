@@ -89,6 +89,11 @@ pub trait Store: Send + Sync {
     fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError>;
     /// Names of all users with a record (readable or not), sorted.
     fn users(&self) -> Result<Vec<String>, StoreError>;
+    /// The store's clock minus this host's, in seconds: a shared store's clock is the one
+    /// every host counts TOTP steps and stored times by.
+    fn clock_offset(&self) -> i64 {
+        0
+    }
 }
 
 /// One user's record, held exclusively until [`Transaction::commit`] or drop.

@@ -59,6 +59,17 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+/// One connection's facts, for an administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseReport {
+    pub tls: bool,
+    pub tls_version: Option<String>,
+    pub schema_version: u32,
+    pub key_id: Option<String>,
+    pub role: String,
+    pub read_only: bool,
+}
+
 /// The store's error for a database error: what tells "try again" from "down".
 pub fn database_error(error: &postgres::Error) -> StoreError {
     let Some(code) = error.code() else {
@@ -169,24 +180,39 @@ impl PostgresStore {
         }
     }
 
+    /// What `--check-config --connect` reports: a fresh connection's TLS, schema and key.
+    pub fn report(&self) -> Result<DatabaseReport, StoreError> {
+        let mut client = self.database.connect()?;
+        let schema_version =
+            check_schema(&mut client).map_err(|error| StoreError::Unavailable {
+                reason: error.to_string(),
+            })?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()),
+                        (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()),
+                        (SELECT key_id FROM fleet_key),
+                        current_user::text, pg_is_in_recovery()",
+                &[],
+            )
+            .map_err(db)?;
+        Ok(DatabaseReport {
+            tls: row.get::<_, Option<bool>>(0).unwrap_or(false),
+            tls_version: row.get(1),
+            schema_version,
+            key_id: row.get(2),
+            role: row.get(3),
+            read_only: row.get(4),
+        })
+    }
+
     /// Whether the database answered last time, and why not if it did not.
     pub fn health(&self) -> Result<(), StoreError> {
         self.database.health.check()
     }
 
-    /// Feed `result` to the breaker, starting a probe if it just opened.
     fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if self.database.health.observe(&result) {
-            let database = self.database.clone();
-            let spawned = std::thread::Builder::new()
-                .name("twofactord-probe".into())
-                .spawn(move || database.probe_until_up());
-            if spawned.is_err() {
-                // No thread: the next operation tries the database itself.
-                self.database.health.recover();
-            }
-        }
-        result
+        Database::observe(&self.database, result)
     }
 
     /// Run `first` on a connection: an idle one if there is one, and if that one turns out
@@ -240,7 +266,15 @@ impl PostgresStore {
             .transpose()
     }
 
-    fn begin_transaction(&self, user: &str) -> Result<PostgresTransaction<'_>, StoreError> {
+    /// [`Store::begin`], with a transaction that does not borrow the store: for a caller
+    /// that holds the store only for a moment (a store swapped at SIGHUP).
+    pub fn begin_owned(&self, user: &str) -> Result<Box<dyn Transaction>, StoreError> {
+        let transaction = self.begin_transaction(user);
+        self.observe(transaction)
+            .map(|transaction| Box::new(transaction) as Box<dyn Transaction>)
+    }
+
+    fn begin_transaction(&self, user: &str) -> Result<PostgresTransaction, StoreError> {
         valid(user)?;
         let (client, ()) = self.with_client(|client| {
             client.batch_execute(&format!(
@@ -250,7 +284,7 @@ impl PostgresStore {
         })?;
         // Rolled back by its drop if anything below fails.
         let mut transaction = PostgresTransaction {
-            store: self,
+            database: self.database.clone(),
             client: Some(client),
             user: user.to_owned(),
             current: Ok(None),
@@ -267,6 +301,21 @@ impl PostgresStore {
 }
 
 impl Database {
+    /// Feed `result` to the breaker, starting a probe if it just opened.
+    fn observe<T>(self: &Arc<Self>, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.health.observe(&result) {
+            let database = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("twofactord-probe".into())
+                .spawn(move || database.probe_until_up());
+            if spawned.is_err() {
+                // No thread: the next operation tries the database itself.
+                self.health.recover();
+            }
+        }
+        result
+    }
+
     fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
         self.idle
             .lock()
@@ -318,28 +367,35 @@ impl Database {
 /// host's sealing key if the database has none yet (a new fleet). Returns the database's
 /// clock (Unix seconds).
 pub fn check_fleet_key(client: &mut Client, keys: &FleetKeys) -> Result<f64, StoreError> {
-    let sealing = keys.sealing_key();
-    client
-        .execute(
-            "INSERT INTO fleet_key (key_id, verifier)
-             SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM fleet_key)
-             ON CONFLICT DO NOTHING",
-            &[&sealing.key_id().to_string(), &sealing.verifier()],
-        )
-        .map_err(db)?;
-    let row = client
-        .query_one(
-            "SELECT key_id, verifier, extract(epoch FROM clock_timestamp())::float8
-             FROM fleet_key",
-            &[],
-        )
-        .map_err(db)?;
-    let (key_id, verifier): (String, String) = (row.get(0), row.get(1));
-    keys.check_verifier(&key_id, &verifier)
+    const READ: &str = "SELECT pg_is_in_recovery(), extract(epoch FROM clock_timestamp())::float8,
+                               (SELECT key_id FROM fleet_key), (SELECT verifier FROM fleet_key)";
+    let mut row = client.query_one(READ, &[]).map_err(db)?;
+    if row.get::<_, bool>(0) {
+        // Never verify against a replica: its replay watermark may be behind.
+        return Err(StoreError::Unavailable {
+            reason: "the database is a read-only standby; the url must name the primary \
+                     (target_session_attrs=read-write)"
+                .into(),
+        });
+    }
+    if row.get::<_, Option<String>>(2).is_none() {
+        let sealing = keys.sealing_key();
+        client
+            .execute(
+                "INSERT INTO fleet_key (key_id, verifier) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&sealing.key_id().to_string(), &sealing.verifier()],
+            )
+            .map_err(db)?;
+        row = client.query_one(READ, &[]).map_err(db)?;
+    }
+    let key_id: Option<String> = row.get(2);
+    let verifier: Option<String> = row.get(3);
+    keys.check_verifier(&key_id.unwrap_or_default(), &verifier.unwrap_or_default())
         .map_err(|mismatch| StoreError::Unavailable {
             reason: mismatch.to_string(),
         })?;
-    Ok(row.get(2))
+    Ok(row.get(1))
 }
 
 /// The row, and the database's clock, read in the same round trip.
@@ -364,9 +420,7 @@ impl Store for PostgresStore {
     }
 
     fn begin(&self, user: &str) -> Result<Box<dyn Transaction + '_>, StoreError> {
-        let transaction = self.begin_transaction(user);
-        self.observe(transaction)
-            .map(|transaction| Box::new(transaction) as Box<dyn Transaction + '_>)
+        self.begin_owned(user)
     }
 
     fn users(&self) -> Result<Vec<String>, StoreError> {
@@ -385,15 +439,15 @@ impl Store for PostgresStore {
     }
 }
 
-struct PostgresTransaction<'a> {
-    store: &'a PostgresStore,
+struct PostgresTransaction {
+    database: Arc<Database>,
     /// `None` once committed, or after a failure left the connection unusable.
     client: Option<Client>,
     user: String,
     current: Result<Option<UserRecord>, StoreError>,
 }
 
-impl PostgresTransaction<'_> {
+impl PostgresTransaction {
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         self.client.as_mut().ok_or_else(|| StoreError::Unavailable {
             reason: "the transaction's connection was lost".into(),
@@ -402,7 +456,7 @@ impl PostgresTransaction<'_> {
 
     fn write(&mut self, record: Option<&UserRecord>) -> Result<(), StoreError> {
         let stored = record
-            .map(|record| to_row(&self.user, record, &self.store.database.keys))
+            .map(|record| to_row(&self.user, record, &self.database.keys))
             .transpose()?;
         let (encoding, bytes, sealed_secret) = match &stored {
             Some(stored) => (
@@ -427,7 +481,7 @@ impl PostgresTransaction<'_> {
     }
 }
 
-impl Transaction for PostgresTransaction<'_> {
+impl Transaction for PostgresTransaction {
     fn current(&self) -> Result<&Option<UserRecord>, &StoreError> {
         self.current.as_ref()
     }
@@ -437,19 +491,19 @@ impl Transaction for PostgresTransaction<'_> {
         if written.is_ok()
             && let Some(client) = self.client.take()
         {
-            self.store.database.give_back(client);
+            self.database.give_back(client);
         }
         // On failure the drop rolls back whatever is left, or discards the connection.
-        self.store.observe(written)
+        Database::observe(&self.database, written)
     }
 }
 
-impl Drop for PostgresTransaction<'_> {
+impl Drop for PostgresTransaction {
     fn drop(&mut self) {
         if let Some(mut client) = self.client.take()
             && client.batch_execute("ROLLBACK").is_ok()
         {
-            self.store.database.give_back(client);
+            self.database.give_back(client);
         }
     }
 }
