@@ -316,5 +316,56 @@ pub fn change_allowed(attempt: Attempt, attempts: &AttemptState) -> Result<(), C
     }
 }
 
+/// A write no change may make, whichever host or bug makes it: the guard every commit
+/// passes ([`guard_commit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unguarded {
+    /// The replay watermark of the same enrollment would fall, letting a used code in again.
+    WatermarkFalls,
+    /// A spent backup code of the same set would be valid again.
+    BackupCodeReturns,
+}
+
+impl Unguarded {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unguarded::WatermarkFalls => "the replay watermark would fall",
+            Unguarded::BackupCodeReturns => "a spent backup code would come back",
+        }
+    }
+}
+
+/// Whether `after` may replace `before`. Within one enrollment (same secret, same start),
+/// the replay watermark only rises and backup codes are only spent; a new enrollment or a
+/// new set of codes starts afresh. Under the store's lock this always holds; it is checked
+/// so that no path to the shared store can break it.
+pub fn guard_commit(
+    before: Option<&UserRecord>,
+    after: Option<&UserRecord>,
+) -> Result<(), Unguarded> {
+    let (Some(before), Some(after)) = (
+        before.and_then(|record| record.enrollment.as_ref()),
+        after.and_then(|record| record.enrollment.as_ref()),
+    ) else {
+        return Ok(());
+    };
+    let same_enrollment = before.totp.enrolled_at == after.totp.enrolled_at
+        && crate::secret::constant_time_eq(
+            before.totp.secret.as_bytes(),
+            after.totp.secret.as_bytes(),
+        );
+    if !same_enrollment {
+        return Ok(());
+    }
+    if after.totp.last_step < before.totp.last_step {
+        return Err(Unguarded::WatermarkFalls);
+    }
+    let (old, new) = (&before.backup_codes, &after.backup_codes);
+    if old.salt == new.salt && new.hashes.iter().any(|hash| !old.hashes.contains(hash)) {
+        return Err(Unguarded::BackupCodeReturns);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;

@@ -379,6 +379,16 @@ impl Service {
             if record == before && unreadable.is_none() {
                 return Ok(value);
             }
+            if let Err(unguarded) = rules::guard_commit(before.as_ref(), record.as_ref()) {
+                // Rolled back by the drop: a bug, never a login.
+                self.log.warning(
+                    Line::new("write-refused")
+                        .field("user", user)
+                        .field("error", unguarded.as_str())
+                        .as_str(),
+                );
+                return Err(internal(unguarded.as_str()));
+            }
             match transaction.commit(record.as_ref()) {
                 Ok(()) => return Ok(value),
                 Err(StoreError::Conflict) => continue,
@@ -400,16 +410,17 @@ impl Service {
     }
 
     fn store_failure_text(&self, user: &str, error: &str, unavailable: bool) -> Error {
+        if unavailable {
+            // The store logged the outage once (its breaker); a line per login would bury it.
+            return internal(sentences::STORE_UNAVAILABLE);
+        }
         self.log.warning(
             Line::new("state-error")
                 .field("user", user)
                 .field("error", error)
                 .as_str(),
         );
-        match unavailable {
-            true => internal(sentences::STORE_UNAVAILABLE),
-            false => internal(&sentences::unusable_state(user)),
-        }
+        internal(&sentences::unusable_state(user))
     }
 
     fn notify(

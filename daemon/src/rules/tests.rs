@@ -194,3 +194,38 @@ fn factor_sets() {
     assert!(Factor::FOR_REPLACING.contains(&Factor::Temporary));
     assert!(!Factor::FOR_REPLACING.contains(&Factor::Sent));
 }
+
+#[test]
+fn the_guard_lets_the_watermark_only_rise_and_spent_codes_stay_spent() {
+    let before = sample_record(10);
+    let ok = |after: &UserRecord| guard_commit(Some(&before), Some(after));
+    assert_eq!(ok(&sample_record(11)), Ok(()));
+    assert_eq!(ok(&sample_record(10)), Ok(()));
+    assert_eq!(ok(&sample_record(9)), Err(Unguarded::WatermarkFalls));
+    let mut cleared = sample_record(10);
+    cleared.enrollment.as_mut().unwrap().totp.last_step = None;
+    assert_eq!(ok(&cleared), Err(Unguarded::WatermarkFalls));
+    // A new enrollment starts afresh.
+    let mut enrolled_again = sample_record(1);
+    enrolled_again.enrollment.as_mut().unwrap().totp.enrolled_at += 1;
+    assert_eq!(ok(&enrolled_again), Ok(()));
+    // Spending a code is fine; bringing one back is not, unless the set is new.
+    let mut spent = sample_record(10);
+    spent
+        .enrollment
+        .as_mut()
+        .unwrap()
+        .backup_codes
+        .hashes
+        .clear();
+    assert_eq!(guard_commit(Some(&before), Some(&spent)), Ok(()));
+    assert_eq!(
+        guard_commit(Some(&spent), Some(&before)),
+        Err(Unguarded::BackupCodeReturns)
+    );
+    let mut new_set = before.clone();
+    new_set.enrollment.as_mut().unwrap().backup_codes.salt = "11".repeat(16);
+    assert_eq!(guard_commit(Some(&spent), Some(&new_set)), Ok(()));
+    assert_eq!(guard_commit(None, Some(&before)), Ok(()));
+    assert_eq!(guard_commit(Some(&before), None), Ok(()));
+}
